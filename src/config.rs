@@ -1,0 +1,609 @@
+//! Configuration: the raw `.hot.toml` as written (`ConfigFile`, all `Option` leaves) and the
+//! resolved settings the rest of `hot` works with (`Config`: real types, compiled globs).
+//!
+//! Precedence, lowest first: built-in defaults → `.hot.toml` → command-line flags.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::Error;
+use crate::listen::{ListenAddr, ListenSpec};
+
+pub const FILE_NAME: &str = ".hot.toml";
+
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(20);
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_millis(3000);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
+pub const DEFAULT_TMP_DIR: &str = "tmp";
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<Vec<Spanned<ListenEntry>>>,
+    #[serde(default)]
+    pub watch: WatchSection,
+    #[serde(default)]
+    pub build: BuildSection,
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an address string like \"127.0.0.1:8080\" or a table like { addr = \"127.0.0.1:8080\", name = \"web\" }"
+)]
+pub enum ListenEntry {
+    Addr(String),
+    Named(NamedListen),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedListen {
+    pub addr: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSection {
+    pub paths: Option<Vec<Spanned<String>>>,
+    pub include_ext: Option<Vec<String>>,
+    pub include: Option<Vec<Spanned<String>>>,
+    pub exclude: Option<Vec<Spanned<String>>>,
+    pub gitignore: Option<bool>,
+    pub debounce_ms: Option<u64>,
+    pub poll: Option<bool>,
+    pub poll_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    pub cmd: Option<Spanned<String>>,
+    pub tmp_dir: Option<Spanned<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub cmd: Option<Spanned<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<Spanned<String>>,
+    pub stop_timeout_ms: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolved settings.
+
+#[derive(Debug)]
+pub struct Config {
+    /// Absolute project directory; relative paths in the config are relative to it.
+    pub root: PathBuf,
+    pub listen: Vec<ListenSpec>,
+    pub watch: WatchConfig,
+    pub tmp_dir: PathBuf,
+    pub build: Option<BuildConfig>,
+    pub run: Option<RunConfig>,
+}
+
+#[derive(Debug)]
+pub struct WatchConfig {
+    /// Absolute roots to watch.
+    pub paths: Vec<PathBuf>,
+    /// Extensions without the dot; empty means any.
+    pub include_ext: Vec<String>,
+    pub include: Option<GlobSet>,
+    pub exclude: GlobSet,
+    pub gitignore: bool,
+    pub debounce: Duration,
+    pub backend: WatchBackend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchBackend {
+    /// inotify / kqueue / FSEvents.
+    Native,
+    Poll(Duration),
+}
+
+#[derive(Debug)]
+pub struct BuildConfig {
+    /// Run with `sh -c` in the project directory.
+    pub cmd: String,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct RunConfig {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
+}
+
+/// What the command line adds on top of the file.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub app_args: Vec<String>,
+}
+
+impl Config {
+    /// Loads `file` (or `<root>/.hot.toml`) and resolves it against `root`.
+    pub fn load(root: &Path, file: Option<&Path>, overrides: &Overrides) -> Result<Config, Error> {
+        let path = match file {
+            Some(f) => f.to_path_buf(),
+            None => root.join(FILE_NAME),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Usage(match file {
+                    Some(_) => format!("config file {} not found", path.display()),
+                    None => format!(
+                        "no {FILE_NAME} in {}: create one (every key is documented in \
+                         .hot.toml.example) or pass -c FILE",
+                        root.display()
+                    ),
+                }));
+            }
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        Config::from_toml(root, &path, &text, overrides)
+    }
+
+    pub fn from_toml(
+        root: &Path,
+        path: &Path,
+        text: &str,
+        overrides: &Overrides,
+    ) -> Result<Config, Error> {
+        let file = parse(path, text)?;
+        Resolver { root, path, text }.resolve(file, overrides)
+    }
+}
+
+/// Parses the TOML, reporting the failing key and its line and column.
+pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        Error::Config {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key: None,
+            message: e.message().trim_end().to_owned(),
+        }
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = inner.span().map_or((1, 1), |s| line_col(text, s.start));
+        Error::Config {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key: (key != "." && !key.is_empty()).then_some(key),
+            message: inner.message().trim_end().to_owned(),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Turns the raw file into `Config`, pointing at the offending value on error.
+struct Resolver<'a> {
+    root: &'a Path,
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Resolver<'_> {
+    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> Error {
+        let (line, column) = line_col(self.text, span.start);
+        Error::Config {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    fn resolve(&self, file: ConfigFile, overrides: &Overrides) -> Result<Config, Error> {
+        let root = self.root.to_path_buf();
+        let listen = self.listen(file.listen, &overrides.listen)?;
+
+        let tmp_dir = match &file.build.tmp_dir {
+            Some(t) if t.get_ref().trim().is_empty() => {
+                return Err(self.error(t.span(), "build.tmp_dir", "must not be empty"));
+            }
+            Some(t) => root.join(t.get_ref()),
+            None => root.join(DEFAULT_TMP_DIR),
+        };
+
+        let watch = self.watch(file.watch)?;
+
+        let build = match file.build.cmd {
+            Some(cmd) if cmd.get_ref().trim().is_empty() => {
+                return Err(self.error(
+                    cmd.span(),
+                    "build.cmd",
+                    "must not be empty (remove the key for no build step)",
+                ));
+            }
+            Some(cmd) => Some(BuildConfig {
+                cmd: cmd.into_inner(),
+                env: file.build.env.unwrap_or_default(),
+            }),
+            None => None,
+        };
+
+        let run = self.run(file.run, &overrides.app_args)?;
+        if run.is_none() && build.is_none() {
+            return Err(Error::Usage(format!(
+                "{}: nothing to do: set [run] cmd (the server to restart) and usually [build] cmd",
+                self.path.display()
+            )));
+        }
+        if run.is_none() && !listen.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: `listen` is set but there is no [run] cmd to hand the sockets to",
+                self.path.display()
+            )));
+        }
+
+        Ok(Config {
+            root,
+            listen,
+            watch,
+            tmp_dir,
+            build,
+            run,
+        })
+    }
+
+    fn listen(
+        &self,
+        entries: Option<Vec<Spanned<ListenEntry>>>,
+        flags: &[String],
+    ) -> Result<Vec<ListenSpec>, Error> {
+        if !flags.is_empty() {
+            return flags
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let addr = ListenAddr::from_str(a)
+                        .map_err(|m| Error::Usage(format!("--listen {a}: {m}")))?;
+                    Ok(ListenSpec::new(addr.in_dir(self.root), None, i))
+                })
+                .collect();
+        }
+        let mut specs = Vec::new();
+        for (i, entry) in entries.unwrap_or_default().into_iter().enumerate() {
+            let span = entry.span();
+            let (addr, name) = match entry.into_inner() {
+                ListenEntry::Addr(a) => (a, None),
+                ListenEntry::Named(n) => (n.addr, n.name),
+            };
+            let key = format!("listen[{i}]");
+            let parsed = ListenAddr::from_str(&addr)
+                .map_err(|m| self.error(span.clone(), &key, format!("{addr:?}: {m}")))?;
+            if let Some(name) = &name {
+                if name.is_empty() || name.contains(':') || name.len() > 255 {
+                    return Err(self.error(
+                        span,
+                        &format!("{key}.name"),
+                        format!("{name:?}: a socket name must be 1-255 characters without ':' (it goes into LISTEN_FDNAMES)"),
+                    ));
+                }
+            }
+            specs.push(ListenSpec::new(parsed.in_dir(self.root), name, i));
+        }
+        Ok(specs)
+    }
+
+    fn watch(&self, w: WatchSection) -> Result<WatchConfig, Error> {
+        let paths = match w.paths {
+            None => vec![self.root.to_path_buf()],
+            Some(ps) if ps.is_empty() => {
+                return Err(Error::Usage(format!(
+                    "{}: `watch.paths` is empty: list at least one directory (default [\".\"])",
+                    self.path.display()
+                )));
+            }
+            Some(ps) => ps
+                .into_iter()
+                .map(|p| {
+                    let abs = self.root.join(p.get_ref());
+                    if abs.exists() {
+                        Ok(abs)
+                    } else {
+                        Err(self.error(
+                            p.span(),
+                            "watch.paths",
+                            format!(
+                                "{:?} does not exist (relative to {})",
+                                p.get_ref(),
+                                self.root.display()
+                            ),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let include_ext = w
+            .include_ext
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.trim_start_matches('.').to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        let include = match w.include {
+            Some(globs) if !globs.is_empty() => Some(self.globs(&globs, "watch.include")?),
+            _ => None,
+        };
+        let exclude = self.globs(&w.exclude.unwrap_or_default(), "watch.exclude")?;
+        let debounce = w
+            .debounce_ms
+            .map_or(DEFAULT_DEBOUNCE, Duration::from_millis);
+        let backend = if w.poll.unwrap_or(false) {
+            let interval = w
+                .poll_interval_ms
+                .map_or(DEFAULT_POLL_INTERVAL, Duration::from_millis)
+                .max(Duration::from_millis(10));
+            WatchBackend::Poll(interval)
+        } else {
+            WatchBackend::Native
+        };
+        Ok(WatchConfig {
+            paths,
+            include_ext,
+            include,
+            exclude,
+            gitignore: w.gitignore.unwrap_or(true),
+            debounce,
+            backend,
+        })
+    }
+
+    fn globs(&self, globs: &[Spanned<String>], key: &str) -> Result<GlobSet, Error> {
+        let mut set = GlobSetBuilder::new();
+        for g in globs {
+            let pattern = g.get_ref().trim_start_matches("./");
+            let glob = Glob::new(pattern).map_err(|e| {
+                self.error(
+                    g.span(),
+                    key,
+                    format!("bad glob {:?}: {}", g.get_ref(), e.kind()),
+                )
+            })?;
+            set.add(glob);
+        }
+        set.build()
+            .map_err(|e| Error::Usage(format!("{}: `{key}`: {e}", self.path.display())))
+    }
+
+    fn run(&self, r: RunSection, app_args: &[String]) -> Result<Option<RunConfig>, Error> {
+        let Some(cmd) = r.cmd else {
+            return Ok(None);
+        };
+        let words = shlex::split(cmd.get_ref()).ok_or_else(|| {
+            self.error(
+                cmd.span(),
+                "run.cmd",
+                "unbalanced quotes (the command is split like a shell would)",
+            )
+        })?;
+        let Some((program, args)) = words.split_first() else {
+            return Err(self.error(cmd.span(), "run.cmd", "must name a program to run"));
+        };
+        let stop_signal = match &r.stop_signal {
+            Some(s) => parse_signal(s.get_ref()).ok_or_else(|| {
+                self.error(
+                    s.span(),
+                    "run.stop_signal",
+                    format!(
+                        "{:?} is not a signal name like \"SIGTERM\" or \"SIGINT\"",
+                        s.get_ref()
+                    ),
+                )
+            })?,
+            None => Signal::SIGTERM,
+        };
+        let mut args = args.to_vec();
+        args.extend(app_args.iter().cloned());
+        Ok(Some(RunConfig {
+            program: program.clone(),
+            args,
+            env: r.env.unwrap_or_default(),
+            stop_signal,
+            stop_timeout: r
+                .stop_timeout_ms
+                .map_or(DEFAULT_STOP_TIMEOUT, Duration::from_millis),
+        }))
+    }
+}
+
+/// Accepts "SIGTERM", "TERM", "sigterm" and "15".
+pub fn parse_signal(s: &str) -> Option<Signal> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name)
+        .ok()
+        .filter(|s| *s != Signal::SIGKILL || name == "SIGKILL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Error> {
+        Config::from_toml(
+            Path::new("/proj"),
+            Path::new("/proj/.hot.toml"),
+            text,
+            &Overrides::default(),
+        )
+    }
+
+    fn config_error(text: &str) -> (usize, usize, Option<String>, String) {
+        match load(text) {
+            Err(Error::Config {
+                line,
+                column,
+                key,
+                message,
+                ..
+            }) => (line, column, key, message),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = load("[run]\ncmd = \"./tmp/app --port 1\"\n").expect("valid");
+        let run = c.run.expect("run");
+        assert_eq!(run.program, "./tmp/app");
+        assert_eq!(run.args, ["--port", "1"]);
+        assert_eq!(run.stop_signal, Signal::SIGTERM);
+        assert_eq!(run.stop_timeout, DEFAULT_STOP_TIMEOUT);
+        assert_eq!(c.watch.debounce, DEFAULT_DEBOUNCE);
+        assert_eq!(c.tmp_dir, Path::new("/proj/tmp"));
+        assert!(c.watch.gitignore);
+        assert!(c.listen.is_empty());
+        assert!(c.build.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let (line, column, key, message) =
+            config_error("[run]\ncmd = \"x\"\n[build]\ncmdd = \"go build\"\n");
+        assert_eq!((line, column), (4, 1));
+        assert_eq!(key.as_deref(), Some("build.cmdd"));
+        assert!(message.contains("unknown field `cmdd`"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let (line, column, key, message) =
+            config_error("[run]\ncmd = \"x\"\n[watch]\ndebounce_ms = \"fast\"\n");
+        assert_eq!((line, column), (4, 15));
+        assert_eq!(key.as_deref(), Some("watch.debounce_ms"));
+        assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn bad_glob_points_at_the_glob() {
+        let (line, _, key, message) =
+            config_error("[run]\ncmd = \"x\"\n[watch]\nexclude = [\"ok/**\", \"a[b\"]\n");
+        assert_eq!(line, 4);
+        assert_eq!(key.as_deref(), Some("watch.exclude"));
+        assert!(message.contains("a[b"), "{message}");
+    }
+
+    #[test]
+    fn bad_address_points_at_the_entry() {
+        let (line, column, key, message) =
+            config_error("listen = [\"127.0.0.1:8080\", \"nope\"]\n[run]\ncmd = \"x\"\n");
+        assert_eq!((line, column), (1, 29));
+        assert_eq!(key.as_deref(), Some("listen[1]"));
+        assert!(message.contains("nope"), "{message}");
+    }
+
+    #[test]
+    fn bad_signal_and_syntax_errors() {
+        let (_, _, key, _) = config_error("[run]\ncmd = \"x\"\nstop_signal = \"SIGFOO\"\n");
+        assert_eq!(key.as_deref(), Some("run.stop_signal"));
+        let (line, _, _, _) = config_error("[run]\ncmd = \"x\n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn named_listen_entries() {
+        let c = load("listen = [{ addr = \"127.0.0.1:0\", name = \"web\" }, \"unix:tmp/a.sock\"]\n[run]\ncmd = \"x\"\n")
+            .expect("valid");
+        assert_eq!(c.listen[0].name, "web");
+        assert_eq!(
+            c.listen[1].addr,
+            ListenAddr::Unix(PathBuf::from("/proj/tmp/a.sock"))
+        );
+        let (_, _, key, _) = config_error(
+            "listen = [{ addr = \"127.0.0.1:0\", name = \"a:b\" }]\n[run]\ncmd = \"x\"\n",
+        );
+        assert_eq!(key.as_deref(), Some("listen[0].name"));
+    }
+
+    #[test]
+    fn signals_parse_in_common_spellings() {
+        assert_eq!(parse_signal("SIGINT"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("term"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("1"), Some(Signal::SIGHUP));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+
+    #[test]
+    fn example_file_parses_and_documents_every_key() {
+        let text = include_str!("../.hot.toml.example");
+        let c = Config::from_toml(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            Path::new(".hot.toml.example"),
+            text,
+            &Overrides::default(),
+        );
+        let c = c.expect(".hot.toml.example must be a valid config");
+        assert!(c.run.is_some());
+        for key in [
+            "listen",
+            "paths",
+            "include_ext",
+            "include",
+            "exclude",
+            "gitignore",
+            "debounce_ms",
+            "poll",
+            "poll_interval_ms",
+            "cmd",
+            "tmp_dir",
+            "env",
+            "stop_signal",
+            "stop_timeout_ms",
+        ] {
+            assert!(
+                text.contains(&format!("{key} =")),
+                "`{key}` is not documented in .hot.toml.example"
+            );
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The facts that reach the app loop, from every edge, over one channel.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use nix::sys::signal::Signal;
+
+#[derive(Debug)]
+pub enum Event {
+    /// Watched files changed (paths relative to the project dir where possible).
+    FilesChanged(Vec<PathBuf>),
+    /// The build process (and its group leader) exited.
+    BuildFinished(Outcome),
+    /// The app's process exited.
+    AppExited(Outcome),
+    /// `hot` received SIGINT, SIGTERM or SIGHUP.
+    Signalled(Signal),
+    /// The watcher hit a problem it could not recover from by itself.
+    WatchFailed(String),
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub signal: Option<Signal>,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl From<ExitStatus> for Outcome {
+    fn from(status: ExitStatus) -> Self {
+        Outcome {
+            code: status.code(),
+            signal: status.signal().and_then(|s| Signal::try_from(s).ok()),
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exited with code {code}"),
+            (None, Some(sig)) => write!(f, "killed by {}", sig.as_str()),
+            (None, None) => f.write_str("ended"),
+        }
+    }
+}

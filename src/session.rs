@@ -1,0 +1,300 @@
+//! The app loop: the one place where the edges (watcher, signals, processes, sockets, output)
+//! meet the decisions of the `Supervisor`.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::build::BuildJob;
+use crate::cli::Cli;
+use crate::config::{Config, Overrides};
+use crate::error::Error;
+use crate::event::Event;
+use crate::listen::Listeners;
+use crate::supervise::app::AppProcess;
+use crate::supervise::guard::Guard;
+use crate::supervise::{self, Effect, Policy, Supervisor};
+use crate::ui::{Message, Reporter, millis};
+use crate::watch::Watcher;
+
+/// How long a cancelled build gets to clean up before SIGKILL.
+const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
+
+/// Runs a watch session until a signal ends it; returns the exit status.
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::Usage(format!("-C {}: {e}", dir.display())))?;
+    }
+    let root =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let overrides = Overrides {
+        listen: cli.listen.clone(),
+        app_args: cli.app_args.clone(),
+    };
+    let config = Config::load(&root, cli.config.as_deref(), &overrides)?;
+    let reporter = Reporter::new(cli.json);
+
+    // Before binding, so that `unix:./tmp/app.sock` works on a fresh checkout.
+    std::fs::create_dir_all(&config.tmp_dir).map_err(|e| {
+        Error::io(
+            format!("cannot create the tmp dir {}", config.tmp_dir.display()),
+            e,
+        )
+    })?;
+    let listeners = Listeners::bind(&config.listen)?;
+
+    let (events, inbox) = mpsc::channel();
+    forward_signals(events.clone())?;
+    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
+    let watcher = Watcher::start(&config.watch, &root, &config.tmp_dir, events.clone())?;
+    reporter.report(&Message::Watching {
+        addrs: listeners.addrs(),
+        paths: config
+            .watch
+            .paths
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&root).map_or(p.clone(), |r| {
+                    if r.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        r.to_path_buf()
+                    }
+                })
+            })
+            .collect(),
+        dirs: watcher.dirs,
+    });
+
+    let policy = Policy {
+        debounce: config.watch.debounce,
+        has_build: config.build.is_some(),
+        has_app: config.run.is_some(),
+        stop_timeout: config
+            .run
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.stop_timeout),
+        build_grace: BUILD_CANCEL_GRACE,
+    };
+    let mut supervisor = Supervisor::new(policy);
+    let mut session = Session {
+        config,
+        listeners,
+        reporter,
+        events,
+        guard,
+        build: None,
+        app: None,
+    };
+
+    let mut effects = supervisor.start(Instant::now());
+    loop {
+        for effect in effects {
+            if let Some(code) = session.apply(effect) {
+                return Ok(code);
+            }
+        }
+        let event = match supervisor.next_deadline() {
+            Some(deadline) => {
+                match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => unreachable_disconnect(),
+                }
+            }
+            None => match inbox.recv() {
+                Ok(event) => Some(event),
+                Err(_) => unreachable_disconnect(),
+            },
+        };
+        if let Some(event) = &event {
+            session.observe(event);
+        }
+        effects = supervisor.step(event, Instant::now());
+    }
+}
+
+/// The session holds a sender, so the channel cannot disconnect while the loop runs.
+fn unreachable_disconnect() -> Option<Event> {
+    None
+}
+
+fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("cannot install signal handlers", e))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for raw in signals.forever() {
+                let Ok(signal) = Signal::try_from(raw) else {
+                    continue;
+                };
+                if events.send(Event::Signalled(signal)).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io("cannot start the signal thread", e))?;
+    Ok(())
+}
+
+/// The edges' state: the processes that exist right now, and the means to report.
+struct Session {
+    config: Config,
+    listeners: Listeners,
+    reporter: Reporter,
+    events: Sender<Event>,
+    guard: Guard,
+    build: Option<BuildJob>,
+    app: Option<AppProcess>,
+}
+
+impl Session {
+    /// Reports an event and retires the process it is about.
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::BuildFinished(outcome) => {
+                let Some(job) = self.build.take() else { return };
+                self.retire(job.group);
+                let ms = millis(job.started.elapsed());
+                self.reporter.report(&if job.cancelled {
+                    Message::BuildCancelled { ms }
+                } else if outcome.success() {
+                    Message::BuildOk { ms }
+                } else {
+                    Message::BuildFailed {
+                        ms,
+                        code: outcome.code,
+                        signal: outcome.signal.map(Signal::as_str),
+                    }
+                });
+            }
+            Event::AppExited(outcome) => {
+                let Some(app) = self.app.take() else { return };
+                self.retire(app.group);
+                self.reporter.report(&Message::Exit {
+                    pid: app.group.pid(),
+                    code: outcome.code,
+                    signal: outcome.signal.map(Signal::as_str),
+                    ms: millis(app.started.elapsed()),
+                });
+            }
+            Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
+            Event::FilesChanged(_) | Event::Signalled(_) => {}
+        }
+    }
+
+    /// The leader exited: kill whatever it left in its group, and stop guarding it.
+    fn retire(&mut self, group: supervise::process::ProcessGroup) {
+        group.kill();
+        self.guard.remove(group.pid());
+    }
+
+    /// Carries out one decision; returns the exit status when the session is over.
+    fn apply(&mut self, effect: Effect) -> Option<u8> {
+        let stop_signal = self
+            .config
+            .run
+            .as_ref()
+            .map_or(Signal::SIGTERM, |r| r.stop_signal);
+        match effect {
+            Effect::ReportChange { paths } => self.reporter.report(&Message::Change { paths }),
+            Effect::StartBuild { changes } => {
+                let Some(build) = &self.config.build else {
+                    return None;
+                };
+                self.reporter.report(&Message::BuildStart);
+                match BuildJob::start(build, &self.config.root, &changes, self.events.clone()) {
+                    Ok(job) => {
+                        self.guard.add(job.group.pid());
+                        self.build = Some(job);
+                    }
+                    Err(e) => {
+                        self.reporter
+                            .warn(format!("cannot run the build command: {e}"));
+                        let _ = self
+                            .events
+                            .send(Event::BuildFinished(crate::event::Outcome {
+                                code: None,
+                                signal: None,
+                            }));
+                    }
+                }
+            }
+            Effect::CancelBuild => {
+                if let Some(job) = &mut self.build {
+                    job.cancel(stop_signal);
+                }
+            }
+            Effect::KillBuild => {
+                if let Some(job) = &self.build {
+                    job.group.kill();
+                }
+            }
+            Effect::StartApp => self.start_app(),
+            Effect::StopApp { reason } => {
+                if let (Some(app), Some(run)) = (&mut self.app, &self.config.run) {
+                    self.reporter.report(&Message::Stop {
+                        pid: app.group.pid(),
+                        reason: reason.as_str(),
+                    });
+                    app.stop(run, reason);
+                }
+            }
+            Effect::KillApp => {
+                if let Some(app) = &self.app {
+                    if let Some(run) = &self.config.run {
+                        self.reporter.warn(format!(
+                            "app (pid {}) did not stop within {} ms of {}; sending SIGKILL",
+                            app.group.pid(),
+                            millis(run.stop_timeout),
+                            run.stop_signal.as_str()
+                        ));
+                    }
+                    app.group.kill();
+                }
+            }
+            Effect::Exit(code) => return Some(code),
+        }
+        None
+    }
+
+    fn start_app(&mut self) {
+        let Some(run) = &self.config.run else { return };
+        if let Err(e) = self.listeners.reset() {
+            self.reporter.warn(format!("listener: {e}"));
+        }
+        match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
+            Ok(app) => {
+                self.guard.add(app.group.pid());
+                self.reporter.report(&Message::Start {
+                    pid: app.group.pid(),
+                });
+                self.app = Some(app);
+            }
+            Err(e) => {
+                self.reporter
+                    .warn(format!("cannot start {}: {e}", run.program));
+                let _ = self.events.send(supervise::start_failed());
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    /// Nothing hot started outlives it, on every path out of the loop, panics included.
+    fn drop(&mut self) {
+        if let Some(job) = &self.build {
+            job.group.kill();
+        }
+        if let Some(app) = &self.app {
+            app.group.kill();
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The decisions: what to do next, as a pure function of `(state, event, now)`.
+//!
+//! The `Supervisor` never touches a process, a file or a clock. The app loop feeds it events and
+//! the current time, carries out the `Effect`s it returns, and sleeps until `next_deadline`.
+//! That keeps debounce, restart ordering and grace periods testable without processes or time.
+
+pub mod app;
+pub mod guard;
+pub mod process;
+pub mod trampoline;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::error::exit;
+use crate::event::{Event, Outcome};
+
+/// Timing and shape of the session: what the Supervisor needs from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub debounce: Duration,
+    pub has_build: bool,
+    pub has_app: bool,
+    /// Grace between the stop signal and SIGKILL for the app.
+    pub stop_timeout: Duration,
+    /// Grace for a cancelled build: short, but enough for a toolchain to remove its temp files.
+    pub build_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Tell the user which changes the next build or restart is for.
+    ReportChange {
+        paths: Vec<PathBuf>,
+    },
+    StartBuild {
+        changes: Vec<PathBuf>,
+    },
+    /// Send the stop signal to the build's process group.
+    CancelBuild,
+    KillBuild,
+    StartApp,
+    /// Send the stop signal to the app's process group.
+    StopApp {
+        reason: StopReason,
+    },
+    KillApp,
+    Exit(u8),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Restart,
+    Shutdown,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Restart => "restart",
+            StopReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Changes waiting for the debounce window to go quiet.
+#[derive(Debug)]
+struct Pending {
+    paths: BTreeSet<PathBuf>,
+    last: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BuildState {
+    Idle,
+    Running,
+    /// Signalled; SIGKILL at `kill_at` unless it exits first.
+    Cancelling {
+        kill_at: Option<Instant>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppState {
+    Down,
+    Up,
+    Stopping { kill_at: Option<Instant> },
+}
+
+#[derive(Debug)]
+pub struct Supervisor {
+    policy: Policy,
+    pending: Option<Pending>,
+    build: BuildState,
+    app: AppState,
+    /// Start the app as soon as the current one is down (a restart in progress).
+    start_when_down: bool,
+    /// Set once shutdown began: the exit status to end with.
+    shutdown: Option<u8>,
+}
+
+impl Supervisor {
+    pub fn new(policy: Policy) -> Supervisor {
+        Supervisor {
+            policy,
+            pending: None,
+            build: BuildState::Idle,
+            app: AppState::Down,
+            start_when_down: false,
+            shutdown: None,
+        }
+    }
+
+    /// The first effects of a session: build, or start the app straight away.
+    pub fn start(&mut self, _now: Instant) -> Vec<Effect> {
+        if self.policy.has_build {
+            self.build = BuildState::Running;
+            vec![Effect::StartBuild {
+                changes: Vec::new(),
+            }]
+        } else {
+            self.start_app()
+        }
+    }
+
+    /// When `step` must be called again even if no event arrives.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let quiet = self
+            .pending
+            .as_ref()
+            .filter(|_| self.build == BuildState::Idle)
+            .map(|p| p.last + self.policy.debounce);
+        let build_kill = match self.build {
+            BuildState::Cancelling { kill_at } => kill_at,
+            _ => None,
+        };
+        let app_kill = match self.app {
+            AppState::Stopping { kill_at } => kill_at,
+            _ => None,
+        };
+        [quiet, build_kill, app_kill].into_iter().flatten().min()
+    }
+
+    /// Handles one event (or none, when a deadline passed) and returns what to do.
+    pub fn step(&mut self, event: Option<Event>, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Some(event) = event {
+            self.on_event(event, now, &mut effects);
+        }
+        self.on_time(now, &mut effects);
+        if let Some(code) = self.shutdown {
+            if self.build == BuildState::Idle
+                && self.app == AppState::Down
+                && !effects.contains(&Effect::Exit(code))
+            {
+                effects.push(Effect::Exit(code));
+            }
+        }
+        effects
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
+        match event {
+            Event::FilesChanged(paths) => {
+                if self.shutdown.is_some() || paths.is_empty() {
+                    return;
+                }
+                let pending = self.pending.get_or_insert_with(|| Pending {
+                    paths: BTreeSet::new(),
+                    last: now,
+                });
+                pending.paths.extend(paths);
+                pending.last = now;
+                // The running build is already stale: stop it now, build again once quiet.
+                if self.build == BuildState::Running {
+                    self.build = BuildState::Cancelling {
+                        kill_at: Some(now + self.policy.build_grace),
+                    };
+                    effects.push(Effect::CancelBuild);
+                }
+            }
+            Event::BuildFinished(outcome) => {
+                let was = self.build;
+                self.build = BuildState::Idle;
+                if was == BuildState::Running && outcome.success() && self.shutdown.is_none() {
+                    effects.extend(self.restart_app(now));
+                }
+            }
+            Event::AppExited(_) => {
+                self.app = AppState::Down;
+                if std::mem::take(&mut self.start_when_down) && self.shutdown.is_none() {
+                    effects.extend(self.start_app());
+                }
+            }
+            Event::Signalled(signal) => self.on_signal(signal, now, effects),
+            Event::WatchFailed(_) => {}
+        }
+    }
+
+    fn on_time(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if let BuildState::Cancelling { kill_at: Some(at) } = self.build {
+            if now >= at {
+                self.build = BuildState::Cancelling { kill_at: None };
+                effects.push(Effect::KillBuild);
+            }
+        }
+        if let AppState::Stopping { kill_at: Some(at) } = self.app {
+            if now >= at {
+                self.app = AppState::Stopping { kill_at: None };
+                effects.push(Effect::KillApp);
+            }
+        }
+        let quiet = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| now >= p.last + self.policy.debounce);
+        if quiet && self.build == BuildState::Idle && self.shutdown.is_none() {
+            let changes: Vec<PathBuf> = self
+                .pending
+                .take()
+                .map(|p| p.paths.into_iter().collect())
+                .unwrap_or_default();
+            effects.push(Effect::ReportChange {
+                paths: changes.clone(),
+            });
+            if self.policy.has_build {
+                self.build = BuildState::Running;
+                effects.push(Effect::StartBuild { changes });
+            } else {
+                effects.extend(self.restart_app(now));
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: Signal, now: Instant, effects: &mut Vec<Effect>) {
+        if self.shutdown.is_some() {
+            // A second signal: no more grace for anyone.
+            if self.build != BuildState::Idle {
+                effects.push(Effect::KillBuild);
+            }
+            if self.app != AppState::Down {
+                effects.push(Effect::KillApp);
+            }
+            effects.push(Effect::Exit(exit::SIGINT));
+            return;
+        }
+        self.shutdown = Some(match signal {
+            Signal::SIGHUP => exit::SIGHUP,
+            Signal::SIGTERM => exit::SIGTERM,
+            _ => exit::SIGINT,
+        });
+        self.pending = None;
+        self.start_when_down = false;
+        if self.build == BuildState::Running {
+            self.build = BuildState::Cancelling {
+                kill_at: Some(now + self.policy.build_grace),
+            };
+            effects.push(Effect::CancelBuild);
+        }
+        if self.app == AppState::Up {
+            self.app = AppState::Stopping {
+                kill_at: Some(now + self.policy.stop_timeout),
+            };
+            effects.push(Effect::StopApp {
+                reason: StopReason::Shutdown,
+            });
+        }
+    }
+
+    /// After a good build (or a change when there is no build): replace the app.
+    fn restart_app(&mut self, now: Instant) -> Vec<Effect> {
+        if !self.policy.has_app {
+            return Vec::new();
+        }
+        match self.app {
+            AppState::Down => self.start_app(),
+            AppState::Up => {
+                self.app = AppState::Stopping {
+                    kill_at: Some(now + self.policy.stop_timeout),
+                };
+                self.start_when_down = true;
+                vec![Effect::StopApp {
+                    reason: StopReason::Restart,
+                }]
+            }
+            AppState::Stopping { .. } => {
+                self.start_when_down = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn start_app(&mut self) -> Vec<Effect> {
+        if !self.policy.has_app {
+            return Vec::new();
+        }
+        self.app = AppState::Up;
+        vec![Effect::StartApp]
+    }
+}
+
+/// An app that could not be started counts as one that exited at once.
+pub fn start_failed() -> Event {
+    Event::AppExited(Outcome {
+        code: None,
+        signal: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBOUNCE: Duration = Duration::from_millis(20);
+    const STOP: Duration = Duration::from_secs(3);
+    const GRACE: Duration = Duration::from_millis(500);
+
+    fn policy(has_build: bool) -> Policy {
+        Policy {
+            debounce: DEBOUNCE,
+            has_build,
+            has_app: true,
+            stop_timeout: STOP,
+            build_grace: GRACE,
+        }
+    }
+
+    fn ok() -> Event {
+        Event::BuildFinished(Outcome {
+            code: Some(0),
+            signal: None,
+        })
+    }
+
+    fn failed() -> Event {
+        Event::BuildFinished(Outcome {
+            code: Some(1),
+            signal: None,
+        })
+    }
+
+    fn exited() -> Event {
+        Event::AppExited(Outcome {
+            code: Some(0),
+            signal: None,
+        })
+    }
+
+    fn changed(p: &str) -> Event {
+        Event::FilesChanged(vec![PathBuf::from(p)])
+    }
+
+    /// The effects that act, without the report of which changes triggered them.
+    fn acts(effects: Vec<Effect>) -> Vec<Effect> {
+        effects
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::ReportChange { .. }))
+            .collect()
+    }
+
+    /// A supervisor whose first build succeeded and whose app is up.
+    fn running(t0: Instant) -> Supervisor {
+        let mut s = Supervisor::new(policy(true));
+        assert_eq!(s.start(t0), [Effect::StartBuild { changes: vec![] }]);
+        assert_eq!(s.step(Some(ok()), t0), [Effect::StartApp]);
+        s
+    }
+
+    #[test]
+    fn changes_coalesce_until_quiet() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        for i in 0..50u64 {
+            let at = t0 + Duration::from_millis(i);
+            assert_eq!(s.step(Some(changed(&format!("f{i}"))), at), []);
+        }
+        let last = t0 + Duration::from_millis(49);
+        assert_eq!(s.next_deadline(), Some(last + DEBOUNCE));
+        assert_eq!(s.step(None, last + DEBOUNCE - Duration::from_millis(1)), []);
+        match s.step(None, last + DEBOUNCE).as_slice() {
+            [
+                Effect::ReportChange { paths },
+                Effect::StartBuild { changes },
+            ] => {
+                assert_eq!(changes.len(), 50);
+                assert_eq!(paths, changes);
+            }
+            other => panic!("expected one build, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_build_stops_old_app_then_starts_new_one() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        assert!(matches!(
+            acts(s.step(None, t0 + DEBOUNCE)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(
+            s.step(Some(ok()), t1),
+            [Effect::StopApp {
+                reason: StopReason::Restart
+            }]
+        );
+        assert_eq!(s.next_deadline(), Some(t1 + STOP));
+        assert_eq!(s.step(Some(exited()), t1), [Effect::StartApp]);
+    }
+
+    #[test]
+    fn failed_build_keeps_the_old_app() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        assert_eq!(s.step(Some(failed()), t0 + DEBOUNCE), []);
+        // The next change tries again.
+        s.step(Some(changed("a.go")), t0 + DEBOUNCE * 2);
+        assert!(matches!(
+            acts(s.step(None, t0 + DEBOUNCE * 3)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
+    }
+
+    #[test]
+    fn change_during_build_cancels_it_and_builds_again_once_quiet() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(s.step(Some(changed("b.go")), t1), [Effect::CancelBuild]);
+        // No new build while the cancelled one is still exiting, even once quiet.
+        assert_eq!(s.step(None, t1 + DEBOUNCE), []);
+        assert_eq!(s.next_deadline(), Some(t1 + GRACE));
+        assert_eq!(s.step(None, t1 + GRACE), [Effect::KillBuild]);
+        // The cancelled build's exit is not a success, and does not restart the app.
+        let killed = Event::BuildFinished(Outcome {
+            code: None,
+            signal: Some(Signal::SIGKILL),
+        });
+        match acts(s.step(Some(killed), t1 + GRACE)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &[PathBuf::from("b.go")]),
+            other => panic!("expected a fresh build, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cancelled_build_that_exits_zero_does_not_restart() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        s.step(Some(changed("b.go")), t0 + DEBOUNCE);
+        let effects = s.step(Some(ok()), t0 + DEBOUNCE * 3);
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::StopApp { .. } | Effect::StartApp)),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn app_that_will_not_stop_is_killed_after_the_timeout() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        s.step(Some(ok()), t0 + DEBOUNCE);
+        assert_eq!(s.step(None, t0 + DEBOUNCE + STOP), [Effect::KillApp]);
+        assert_eq!(s.next_deadline(), None);
+        assert_eq!(
+            s.step(Some(exited()), t0 + DEBOUNCE + STOP),
+            [Effect::StartApp]
+        );
+    }
+
+    #[test]
+    fn crashed_app_waits_for_a_change() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(s.step(Some(exited()), t0), []);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
+    }
+
+    #[test]
+    fn without_a_build_a_change_restarts_the_app() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(policy(false));
+        assert_eq!(s.start(t0), [Effect::StartApp]);
+        s.step(Some(changed("app.py")), t0);
+        assert_eq!(
+            acts(s.step(None, t0 + DEBOUNCE)),
+            [Effect::StopApp {
+                reason: StopReason::Restart
+            }]
+        );
+        assert_eq!(s.step(Some(exited()), t0 + DEBOUNCE), [Effect::StartApp]);
+    }
+
+    #[test]
+    fn signal_stops_everything_then_exits_with_its_code() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        s.step(None, t0 + DEBOUNCE);
+        let effects = s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
+        assert_eq!(
+            effects,
+            [
+                Effect::CancelBuild,
+                Effect::StopApp {
+                    reason: StopReason::Shutdown
+                }
+            ]
+        );
+        assert_eq!(s.step(Some(failed()), t0 + DEBOUNCE), []);
+        assert_eq!(
+            s.step(Some(exited()), t0 + DEBOUNCE),
+            [Effect::Exit(exit::SIGTERM)]
+        );
+    }
+
+    #[test]
+    fn changes_after_a_signal_are_ignored_and_a_second_signal_forces() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(Event::Signalled(Signal::SIGINT)), t0);
+        assert_eq!(s.step(Some(changed("a.go")), t0), []);
+        assert_eq!(s.step(None, t0 + DEBOUNCE), []);
+        assert_eq!(
+            s.step(Some(Event::Signalled(Signal::SIGINT)), t0),
+            [Effect::KillApp, Effect::Exit(exit::SIGINT)]
+        );
+    }
+
+    #[test]
+    fn signal_with_nothing_running_exits_at_once() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(exited()), t0);
+        assert_eq!(
+            s.step(Some(Event::Signalled(Signal::SIGHUP)), t0),
+            [Effect::Exit(exit::SIGHUP)]
+        );
+    }
+}

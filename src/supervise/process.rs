@@ -1,0 +1,103 @@
+//! Processes in their own process group: spawn, signal the group, reap on a thread.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::mpsc::Sender;
+use std::thread;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::event::{Event, Outcome};
+use crate::listen::FIRST_APP_FD;
+
+/// A process that leads its own process group; signals go to the whole group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessGroup {
+    leader: Pid,
+}
+
+impl ProcessGroup {
+    pub fn pid(&self) -> u32 {
+        self.leader.as_raw().unsigned_abs()
+    }
+
+    /// Signals every process of the group. A group that is already gone is not an error.
+    pub fn signal(&self, signal: Signal) {
+        match killpg(self.leader, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            // EPERM: a member changed its uid; nothing more hot can do about it.
+            Err(_) => {}
+        }
+    }
+
+    pub fn kill(&self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// Spawns `cmd` as the leader of a new process group, places `fds` at 3, 4, ... in the child,
+/// and reports its exit as `on_exit(outcome)` on `events`.
+///
+/// Must be called from a thread that outlives the child: on Linux the child's parent-death
+/// signal fires when the *thread* that forked it ends. The app loop's thread is that thread.
+pub fn spawn(
+    cmd: &mut Command,
+    fds: Vec<RawFd>,
+    events: Sender<Event>,
+    on_exit: fn(Outcome) -> Event,
+) -> io::Result<ProcessGroup> {
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are sound in a multi-threaded parent. It calls prctl, getppid, dup2 and kill, all
+    // async-signal-safe system calls, and reads `fds`, which was allocated before the fork;
+    // it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                // Even `kill -9` of hot must not leave the app running.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // hot may have died before prctl took effect.
+                if libc::getppid() != parent.as_raw() {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+            // hot's copies sit at fds >= 100, above 3 + fds.len(), so no dup2 here overwrites
+            // a source fd still to be copied. dup2 clears CLOEXEC on the new fd.
+            for (i, fd) in fds.iter().enumerate() {
+                let target = FIRST_APP_FD + i as RawFd;
+                if libc::dup2(*fd, target) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    let group = ProcessGroup {
+        leader: Pid::from_raw(child.id() as i32),
+    };
+    thread::Builder::new()
+        .name(format!("reap-{}", child.id()))
+        .spawn(move || reap(child, events, on_exit))?;
+    Ok(group)
+}
+
+fn reap(mut child: Child, events: Sender<Event>, on_exit: fn(Outcome) -> Event) {
+    let outcome = match child.wait() {
+        Ok(status) => Outcome::from(status),
+        Err(_) => Outcome {
+            code: None,
+            signal: None,
+        },
+    };
+    let _ = events.send(on_exit(outcome));
+}

@@ -1,0 +1,215 @@
+//! Watching: turns filesystem notifications into `Event::FilesChanged` batches.
+//!
+//! Every directory that is not pruned (tmp dir, `.git`, excluded or gitignored) gets its own
+//! non-recursive watch, so ignored trees such as `target/` or `node_modules/` cost no watches and
+//! no wake-ups. New directories are watched as they appear, and files already inside them
+//! (a `git checkout` creates a directory and its files at once) count as changed.
+//!
+//! Debouncing is not done here: the Supervisor owns the quiet window, so a burst that spans
+//! several batches still becomes one build. (notify-debouncer-full times each path separately
+//! and would release the first files of a long `git checkout` while later ones still arrive.)
+
+pub mod filter;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+use notify::event::{EventKind, MetadataKind, ModifyKind};
+use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
+
+use crate::config::{WatchBackend, WatchConfig};
+use crate::error::Error;
+use crate::event::Event;
+use filter::Filter;
+
+type Raw = notify::Result<notify::Event>;
+
+/// The running watcher. Dropping it stops watching.
+pub struct Watcher {
+    _thread: thread::JoinHandle<()>,
+    pub dirs: usize,
+}
+
+impl Watcher {
+    /// Watches `config.paths` and sends batches of relevant changes to `events`. Returns once
+    /// every directory is watched, so any change after this call is seen.
+    pub fn start(
+        config: &WatchConfig,
+        root: &Path,
+        tmp_dir: &Path,
+        events: Sender<Event>,
+    ) -> Result<Watcher, Error> {
+        let (raw_tx, raw_rx) = mpsc::channel::<Raw>();
+        let backend: Box<dyn notify::Watcher + Send> = match config.backend {
+            WatchBackend::Native => Box::new(
+                RecommendedWatcher::new(raw_tx, notify::Config::default())
+                    .map_err(|e| watch_error(root, e))?,
+            ),
+            WatchBackend::Poll(interval) => Box::new(
+                PollWatcher::new(
+                    raw_tx,
+                    notify::Config::default().with_poll_interval(interval),
+                )
+                .map_err(|e| watch_error(root, e))?,
+            ),
+        };
+        let mut state = State {
+            backend,
+            filter: Filter::new(config, root, tmp_dir),
+            gitignore: config.gitignore,
+            dirs: 0,
+        };
+        for path in &config.paths {
+            if path.is_dir() {
+                state.watch_tree(path, &mut Vec::new())?;
+            } else {
+                state
+                    .backend
+                    .watch(path, RecursiveMode::NonRecursive)
+                    .map_err(|e| watch_error(path, e))?;
+            }
+        }
+        let dirs = state.dirs;
+        let thread = thread::Builder::new()
+            .name("watch".into())
+            .spawn(move || state.run(raw_rx, events))
+            .map_err(|e| Error::io("cannot start the watcher thread", e))?;
+        Ok(Watcher {
+            _thread: thread,
+            dirs,
+        })
+    }
+}
+
+struct State {
+    backend: Box<dyn notify::Watcher + Send>,
+    filter: Filter,
+    gitignore: bool,
+    dirs: usize,
+}
+
+impl State {
+    fn run(mut self, raw: Receiver<Raw>, events: Sender<Event>) {
+        // Block for the first notification, then take whatever else is already queued, so a
+        // storm becomes a few large batches rather than thousands of one-path messages.
+        while let Ok(first) = raw.recv() {
+            let mut changed = BTreeSet::new();
+            self.handle(first, &mut changed, &events);
+            while let Ok(next) = raw.try_recv() {
+                self.handle(next, &mut changed, &events);
+            }
+            if changed.is_empty() {
+                continue;
+            }
+            let root = self.filter.root().to_path_buf();
+            let paths = changed
+                .into_iter()
+                .map(|p| p.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(p))
+                .collect();
+            if events.send(Event::FilesChanged(paths)).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, raw: Raw, changed: &mut BTreeSet<PathBuf>, events: &Sender<Event>) {
+        let event = match raw {
+            Ok(event) => event,
+            Err(e) => {
+                let _ = events.send(Event::WatchFailed(e.to_string()));
+                return;
+            }
+        };
+        if event.need_rescan() {
+            // The kernel queue overflowed: something changed, exactly what is unknown.
+            changed.insert(self.filter.root().to_path_buf());
+            return;
+        }
+        let relevant = match event.kind {
+            EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+            EventKind::Modify(ModifyKind::Metadata(kind)) => kind == MetadataKind::WriteTime,
+            EventKind::Modify(_) => true,
+            EventKind::Access(_) | EventKind::Other => false,
+        };
+        if !relevant {
+            return;
+        }
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+        );
+        for path in event.paths {
+            if Filter::is_ignore_file(&path) && self.gitignore {
+                if let Some(dir) = path.parent() {
+                    self.filter.learn_dir(dir);
+                }
+            }
+            if appeared && path.is_dir() {
+                if !self.filter.prunes_dir(&path) {
+                    let mut found = Vec::new();
+                    if let Err(e) = self.watch_tree(&path, &mut found) {
+                        let _ = events.send(Event::WatchFailed(e.to_string()));
+                    }
+                    changed.extend(found);
+                }
+            } else if self.filter.wants_file(&path) {
+                changed.insert(path);
+            }
+        }
+    }
+
+    /// Watches `dir` and every directory below it that is not pruned; collects the files seen.
+    fn watch_tree(&mut self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
+        let prune = self.filter.clone();
+        let walker = ignore::WalkBuilder::new(dir)
+            .standard_filters(false)
+            .hidden(false)
+            .git_ignore(self.gitignore)
+            .git_exclude(self.gitignore)
+            .ignore(self.gitignore)
+            .parents(self.gitignore)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(move |e| {
+                !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
+            })
+            .build();
+        for entry in walker {
+            let Ok(entry) = entry else { continue };
+            let path = entry.path();
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                if self.gitignore {
+                    self.filter.learn_dir(path);
+                }
+                match self.backend.watch(path, RecursiveMode::NonRecursive) {
+                    Ok(()) => self.dirs += 1,
+                    // Gone between listing and watching: nothing to watch.
+                    Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
+                    Err(e) => return Err(watch_error(path, e)),
+                }
+            } else if self.filter.wants_file(path) {
+                files.push(path.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn watch_error(path: &Path, e: notify::Error) -> Error {
+    let message = match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => "the inotify watch limit is reached; raise it with \
+             `sudo sysctl fs.inotify.max_user_watches=524288` (add it to /etc/sysctl.conf to keep it), \
+             or set `[watch] poll = true`"
+            .to_owned(),
+        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE) => "too many inotify instances; raise \
+             `sudo sysctl fs.inotify.max_user_instances=1024`, or set `[watch] poll = true`"
+            .to_owned(),
+        _ => e.to_string(),
+    };
+    Error::Watch {
+        path: path.to_path_buf(),
+        message,
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests: the real `hot` binary against real processes, sockets and files.
