@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::socket::{Backlog, getsockopt, listen, sockopt};
+use nix::sys::socket::{getsockopt, sockopt};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::Error;

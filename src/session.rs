@@ -209,10 +209,12 @@ impl Session {
                 let Some(build) = &self.config.build else {
                     return None;
                 };
-                self.reporter.report(&Message::BuildStart);
                 match BuildJob::start(build, &self.config.root, &changes, self.events.clone()) {
                     Ok(job) => {
                         self.guard.add(job.group.pid());
+                        self.reporter.report(&Message::BuildStart {
+                            pid: job.group.pid(),
+                        });
                         self.build = Some(job);
                     }
                     Err(e) => {

@@ -20,7 +20,9 @@ pub enum Message {
     Change {
         paths: Vec<PathBuf>,
     },
-    BuildStart,
+    BuildStart {
+        pid: u32,
+    },
     BuildOk {
         ms: u64,
     },
@@ -116,7 +118,7 @@ fn describe(message: &Message) -> (String, Color) {
             }
         }
         Message::Change { paths } => (format!("{} changed", summarize(paths)), Color::Blue),
-        Message::BuildStart => ("building…".into(), Color::DarkGrey),
+        Message::BuildStart { .. } => ("building…".into(), Color::DarkGrey),
         Message::BuildOk { ms } => (format!("built in {}", human(*ms)), Color::Green),
         Message::BuildFailed { ms, code, signal } => {
             let how = match (code, signal) {

@@ -1,1 +1,12 @@
 //! Integration tests: the real `hot` binary against real processes, sockets and files.
+//! Every wait is on an event (a `--json` line, a socket answering, a file appearing) under
+//! one generous deadline; no test asserts on a fixed sleep.
+
+mod support;
+
+mod cleanup;
+mod config_errors;
+mod debounce;
+mod demo;
+mod handoff;
+mod restart;

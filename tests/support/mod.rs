@@ -1,0 +1,432 @@
+//! Test harness: a temp project, the real `hot` binary with `--json`, and waits on its events.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One generous deadline for anything a test waits on: a noisy 2-core CI machine can be slow,
+/// but a correct hot never gets near it.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub const APP_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/app.py");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh project directory, removed on drop.
+pub struct Project {
+    pub dir: PathBuf,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("hot-it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create project dir");
+        // Canonical, so paths hot reports compare equal to ours.
+        let dir = dir.canonicalize().expect("canonical");
+        Project { dir }
+    }
+
+    /// A project served by tests/support/app.py: the build copies `src/version.txt` to
+    /// `tmp/version.txt`, which the app serves.
+    pub fn python_app(opts: AppOpts) -> Project {
+        let p = Project::new();
+        p.write("src/version.txt", "1\n");
+        p.write(".hot.toml", &opts.toml());
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, content).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.join(rel)).expect("read")
+    }
+
+    /// The info file app.py wrote for `pid`.
+    pub fn app_info(&self, pid: u64) -> Value {
+        let path = self.dir.join(format!("tmp/info/{pid}.json"));
+        wait_until("app info file", || path.exists());
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read info"))
+            .expect("info json")
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The knobs of a python_app project's .hot.toml.
+pub struct AppOpts {
+    pub listen: Vec<&'static str>,
+    pub watch: &'static str,
+    pub build: &'static str,
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Extra `[run]` lines.
+    pub run: &'static str,
+}
+
+impl Default for AppOpts {
+    fn default() -> Self {
+        AppOpts {
+            listen: vec!["127.0.0.1:0"],
+            watch: "paths = [\"src\"]",
+            build: "cp src/version.txt tmp/version.txt",
+            env: Vec::new(),
+            run: "",
+        }
+    }
+}
+
+impl AppOpts {
+    pub fn toml(&self) -> String {
+        let listen: Vec<String> = self.listen.iter().map(|a| format!("{a:?}")).collect();
+        let mut env = vec![("APP_INFO_DIR", "tmp/info")];
+        env.extend(self.env.iter().copied());
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+        format!(
+            "listen = [{}]\n[watch]\n{}\n[build]\ncmd = {:?}\n[run]\ncmd = \"python3 {APP_PY}\"\nenv = {{ {} }}\n{}\n",
+            listen.join(", "),
+            self.watch,
+            self.build,
+            env.join(", "),
+            self.run
+        )
+    }
+}
+
+/// Polls `cond` until it holds, or panics at the deadline.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        thread::park_timeout(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[derive(Default)]
+struct Transcript {
+    events: Vec<Value>,
+    lines: Vec<String>,
+    closed: bool,
+}
+
+/// The running `hot`, killed (with its whole group) on drop.
+pub struct Hot {
+    child: Child,
+    shared: Arc<(Mutex<Transcript>, Condvar)>,
+    /// Index of the next event `wait` looks at.
+    cursor: usize,
+    pub exit: Option<ExitStatus>,
+}
+
+impl Hot {
+    pub fn start(project: &Project, args: &[&str]) -> Hot {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hot"));
+        cmd.arg("--json").args(args).current_dir(&project.dir);
+        Hot::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Hot {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.env_remove("NO_COLOR").env("CI", "true");
+        let mut child = cmd.spawn().expect("spawn hot");
+        let shared = Arc::new((Mutex::new(Transcript::default()), Condvar::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        let s = shared.clone();
+        thread::spawn(move || collect(stderr, s, true));
+        let s = shared.clone();
+        thread::spawn(move || collect(stdout, s, false));
+        Hot {
+            child,
+            shared,
+            cursor: 0,
+            exit: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the next event named `name` (after the ones already waited for).
+    pub fn wait(&mut self, name: &str) -> Value {
+        self.wait_for(name, |_| true)
+    }
+
+    /// Waits for the next event named `name` that satisfies `pred`.
+    pub fn wait_for(&mut self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        let (lock, cvar) = &*self.shared;
+        let mut t = lock.lock().expect("lock");
+        loop {
+            while self.cursor < t.events.len() {
+                let ev = &t.events[self.cursor];
+                self.cursor += 1;
+                if ev["event"] == name && pred(ev) {
+                    return ev.clone();
+                }
+            }
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            if left.is_zero() || t.closed {
+                let why = if t.closed {
+                    "hot's output ended"
+                } else {
+                    "timed out"
+                };
+                let transcript = t.lines.join("\n");
+                drop(t);
+                panic!("{why} waiting for event {name:?}\n--- transcript ---\n{transcript}\n---");
+            }
+            t = cvar.wait_timeout(t, left).expect("wait").0;
+        }
+    }
+
+    /// All events seen so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.shared.0.lock().expect("lock").events.clone()
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.events().iter().filter(|e| e["event"] == name).count()
+    }
+
+    pub fn transcript(&self) -> String {
+        self.shared.0.lock().expect("lock").lines.join("\n")
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a pid we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits for hot to exit (under the deadline) and returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                // Let the readers drain what hot printed last.
+                let (lock, cvar) = &*self.shared;
+                let mut t = lock.lock().expect("lock");
+                while !t.closed && start.elapsed() < DEADLINE {
+                    t = cvar
+                        .wait_timeout(t, Duration::from_millis(100))
+                        .expect("wait")
+                        .0;
+                }
+                return status;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "hot did not exit\n{}",
+                self.transcript()
+            );
+            thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    /// The address from the `watching` event (index `i`).
+    pub fn addr(watching: &Value, i: usize) -> String {
+        watching["addrs"][i]
+            .as_str()
+            .expect("addr string")
+            .to_owned()
+    }
+}
+
+impl Drop for Hot {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            // SIGKILL: hot's guard and parent-death signals must clean up after it.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(stream: impl Read, shared: Arc<(Mutex<Transcript>, Condvar)>, is_stderr: bool) {
+    let reader = BufReader::new(stream);
+    for line in reader.split(b'\n') {
+        let Ok(line) = line else { break };
+        let line = String::from_utf8_lossy(&line).into_owned();
+        let (lock, cvar) = &*shared;
+        let mut t = lock.lock().expect("lock");
+        if is_stderr && line.starts_with("{\"event\"") {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                t.events.push(v);
+            }
+        }
+        t.lines.push(if is_stderr {
+            line
+        } else {
+            format!("[stdout] {line}")
+        });
+        cvar.notify_all();
+    }
+    if is_stderr {
+        let (lock, cvar) = &*shared;
+        lock.lock().expect("lock").closed = true;
+        cvar.notify_all();
+    }
+}
+
+/// How one HTTP request went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Ok(String),
+    Refused,
+    Reset,
+    Other(String),
+}
+
+/// One GET on a fresh connection; the body on a 200.
+pub fn get(addr: &str) -> Reply {
+    let stream = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Reply::Refused,
+        Err(e) => return Reply::Other(e.to_string()),
+    };
+    let _ = stream.set_read_timeout(Some(DEADLINE));
+    http_exchange(stream)
+}
+
+pub fn http_exchange<S: Read + Write>(mut stream: S) -> Reply {
+    if let Err(e) = stream.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n") {
+        return classify(e);
+    }
+    let mut response = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut response) {
+        return classify(e);
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Reply::Ok(body.to_owned()),
+        _ if text.is_empty() => Reply::Reset,
+        _ => Reply::Other(text),
+    }
+}
+
+fn classify(e: std::io::Error) -> Reply {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => Reply::Reset,
+        std::io::ErrorKind::ConnectionRefused => Reply::Refused,
+        _ => Reply::Other(e.to_string()),
+    }
+}
+
+/// Polls GET until the body satisfies `pred`; returns it.
+pub fn get_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        if let Reply::Ok(body) = get(addr) {
+            if pred(&body) {
+                return body;
+            }
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no matching response from {addr}"
+        );
+        thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+/// The `version=N` a body reports.
+pub fn version_of(body: &str) -> String {
+    body.split_whitespace()
+        .find_map(|w| w.strip_prefix("version="))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Whether a process is gone (or a zombie nobody reaped yet, which holds no resources).
+pub fn process_gone(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Every live process whose process group is `pgid`.
+pub fn group_members(pgid: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // fields[0] = state, [1] = ppid, [2] = pgrp
+        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<u64>().ok() == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Runs `hot` to completion (for error cases) with a deadline; returns (status, stderr).
+pub fn run_to_exit(dir: &Path, args: &[&str]) -> (ExitStatus, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hot"));
+    cmd.args(args).current_dir(dir).process_group(0);
+    let mut hot = Hot::spawn(cmd);
+    let status = hot.wait_exit();
+    (status, hot.transcript())
+}
+
+pub fn env_map(info: &Value) -> BTreeMap<String, String> {
+    info["env"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn tcp(addr: &str) -> SocketAddr {
+    addr.parse().expect("socket addr")
+}
