@@ -134,11 +134,14 @@ impl Listener {
                 bind_tcp(addr, addr.ip().is_unspecified() && addr.is_ipv6())?
             }
         };
-        // SAFETY: dup3 onto the fd this Listener owns atomically replaces the open file it
-        // refers to; ownership of the fd number does not change.
-        if unsafe { libc::dup3(fresh.as_raw_fd(), self.fd.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
+        // SAFETY: dup2 onto the fd this Listener owns replaces the open file it refers to;
+        // ownership of the fd number does not change. dup2 clears CLOEXEC, so it is set again
+        // at once; only the app loop's thread spawns processes, and it is the one running here,
+        // so no fork can observe the gap.
+        if unsafe { libc::dup2(fresh.as_raw_fd(), self.fd.as_raw_fd()) } < 0 {
             return Err(io::Error::last_os_error());
         }
+        fcntl(self.fd.as_fd(), FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
         Ok(())
     }
 
