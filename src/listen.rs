@@ -141,7 +141,11 @@ impl Listener {
         if unsafe { libc::dup2(fresh.as_raw_fd(), self.fd.as_raw_fd()) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        fcntl(self.fd.as_fd(), FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+        fcntl(
+            self.fd.as_fd(),
+            FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(io::Error::from)?;
         Ok(())
     }
 
