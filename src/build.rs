@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use crate::config::BuildConfig;
 use crate::event::Event;
 use crate::supervise::process::{self, ProcessGroup};
+use crate::ui::status::Terminal;
 
 /// Variables of the socket-activation protocol: they belong to the app alone.
 pub const ACTIVATION_VARS: [&str; 3] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
@@ -31,6 +32,7 @@ impl BuildJob {
         config: &BuildConfig,
         root: &std::path::Path,
         changes: &[PathBuf],
+        output: Option<&Terminal>,
         events: Sender<Event>,
     ) -> io::Result<BuildJob> {
         let mut cmd = Command::new("sh");
@@ -47,7 +49,20 @@ impl BuildJob {
             .collect();
         cmd.env("HOT_CHANGED", changed.join("\n"));
         cmd.envs(&config.env);
-        let group = process::spawn(&mut cmd, Vec::new(), events, Event::BuildFinished)?;
+        if output.is_some() {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, Event::BuildFinished)?;
+        if let Some(terminal) = output {
+            // With a live status line, the build's output is printed below it rather than
+            // over it.
+            for pipe in pipes {
+                let terminal = terminal.clone();
+                std::thread::Builder::new()
+                    .name("build-output".into())
+                    .spawn(move || forward(pipe, &terminal))?;
+            }
+        }
         Ok(BuildJob {
             group,
             started: Instant::now(),
@@ -59,5 +74,15 @@ impl BuildJob {
     pub fn cancel(&mut self, signal: Signal) {
         self.cancelled = true;
         self.group.signal(signal);
+    }
+}
+
+fn forward(mut pipe: impl io::Read, terminal: &Terminal) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            return;
+        }
+        terminal.print(&buf[..n]);
     }
 }

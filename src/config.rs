@@ -23,6 +23,8 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(20);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_millis(3000);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
 pub const DEFAULT_TMP_DIR: &str = "tmp";
+pub const DEFAULT_ONCE_TIMEOUT: Duration = Duration::from_millis(30_000);
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1000);
 
 // ---------------------------------------------------------------------------------------------
 // The file as written.
@@ -37,6 +39,10 @@ pub struct ConfigFile {
     pub build: BuildSection,
     #[serde(default)]
     pub run: RunSection,
+    #[serde(default)]
+    pub once: OnceSection,
+    #[serde(default)]
+    pub ui: UiSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +90,23 @@ pub struct RunSection {
     pub env: Option<BTreeMap<String, String>>,
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout_ms: Option<u64>,
+    pub env_files: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnceSection {
+    pub probe: Option<Spanned<String>>,
+    pub probe_path: Option<Spanned<String>>,
+    pub timeout_ms: Option<u64>,
+    pub expect_status: Option<u16>,
+    pub settle_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSection {
+    pub clear_on_rebuild: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,6 +121,30 @@ pub struct Config {
     pub tmp_dir: PathBuf,
     pub build: Option<BuildConfig>,
     pub run: Option<RunConfig>,
+    pub once: OnceConfig,
+    pub ui: UiConfig,
+}
+
+/// How `hot --once` decides the app is ready.
+#[derive(Debug, Clone)]
+pub struct OnceConfig {
+    pub probe: Probe,
+    pub timeout: Duration,
+    /// For apps without an HTTP probe: ready = still running after this long.
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// GET `path` through the first TCP socket; ready on `expect` or, if unset, any status < 500.
+    Http { path: String, expect: Option<u16> },
+    /// Ready = still running after `settle`.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UiConfig {
+    pub clear_on_rebuild: bool,
 }
 
 #[derive(Debug)]
@@ -134,47 +181,220 @@ pub struct RunConfig {
     pub env: BTreeMap<String, String>,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    /// dotenv files read before every start (KEY=VALUE lines), below `env`.
+    pub env_files: Vec<PathBuf>,
 }
 
-/// What the command line adds on top of the file.
+/// What the environment and the command line set on top of the file.
 #[derive(Debug, Default)]
 pub struct Overrides {
-    pub listen: Vec<String>,
+    /// `--section.key VALUE` flags (and `--listen`), in order; later ones win.
+    pub keys: Vec<(String, String)>,
     pub app_args: Vec<String>,
 }
 
+/// Where the settings came from, for the line hot prints at start.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    /// No .hot.toml: the defaults `hot init` would write for this kind of project.
+    Detected(&'static str),
+}
+
+/// The type of a config key, to turn a flag's text into a TOML value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// Comma-separated on the command line.
+    List,
+    /// `K=V,K2=V2` on the command line.
+    Map,
+}
+
+/// Every key that can be set from the command line (`--build.cmd`) or the environment
+/// (`HOT_BUILD_CMD`).
+const KEYS: &[(&str, Kind)] = &[
+    ("listen", Kind::List),
+    ("watch.paths", Kind::List),
+    ("watch.include_ext", Kind::List),
+    ("watch.include", Kind::List),
+    ("watch.exclude", Kind::List),
+    ("watch.gitignore", Kind::Bool),
+    ("watch.debounce_ms", Kind::Int),
+    ("watch.poll", Kind::Bool),
+    ("watch.poll_interval_ms", Kind::Int),
+    ("build.cmd", Kind::Str),
+    ("build.tmp_dir", Kind::Str),
+    ("build.env", Kind::Map),
+    ("run.cmd", Kind::Str),
+    ("run.env", Kind::Map),
+    ("run.env_files", Kind::List),
+    ("run.stop_signal", Kind::Str),
+    ("run.stop_timeout_ms", Kind::Int),
+    ("once.probe", Kind::Str),
+    ("once.probe_path", Kind::Str),
+    ("once.timeout_ms", Kind::Int),
+    ("once.expect_status", Kind::Int),
+    ("once.settle_ms", Kind::Int),
+    ("ui.clear_on_rebuild", Kind::Bool),
+];
+
+/// Whether `key` ("build.cmd") is a key flags and the environment can set.
+pub fn is_key(key: &str) -> bool {
+    KEYS.iter().any(|(k, _)| *k == key)
+}
+
+pub fn key_names() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|(k, _)| *k)
+}
+
+/// `HOT_BUILD_CMD` for `build.cmd`.
+fn env_name(key: &str) -> String {
+    format!("HOT_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// Reads the `HOT_*` variables that name config keys.
+pub fn env_overrides() -> Vec<(String, String)> {
+    KEYS.iter()
+        .filter_map(|(key, _)| std::env::var(env_name(key)).ok().map(|v| (key.to_string(), v)))
+        .collect()
+}
+
+/// One key set from outside the file, as a one-key ConfigFile layer.
+fn layer(key: &str, raw: &str, origin: &str) -> Result<ConfigFile, Error> {
+    let kind = KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind).ok_or_else(|| {
+        Error::Usage(format!("{origin}: unknown key `{key}` (keys: {})", key_names().collect::<Vec<_>>().join(", ")))
+    })?;
+    let bad = |what: &str| Error::Usage(format!("{origin}: expected {what}, got {raw:?}"));
+    let list = || raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned()));
+    let value = match kind {
+        Kind::Str => toml::Value::String(raw.to_owned()),
+        Kind::Int => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?),
+        Kind::Bool => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err(bad("true or false")),
+        }),
+        Kind::List => toml::Value::Array(list().collect()),
+        Kind::Map => {
+            let mut table = toml::Table::new();
+            for pair in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (k, v) = pair.split_once('=').ok_or_else(|| bad("KEY=VALUE pairs separated by commas"))?;
+                table.insert(k.trim().to_owned(), toml::Value::String(v.to_owned()));
+            }
+            toml::Value::Table(table)
+        }
+    };
+    let mut doc = toml::Table::new();
+    match key.split_once('.') {
+        Some((section, leaf)) => {
+            let mut inner = toml::Table::new();
+            inner.insert(leaf.to_owned(), value);
+            doc.insert(section.to_owned(), toml::Value::Table(inner));
+        }
+        None => {
+            doc.insert(key.to_owned(), value);
+        }
+    }
+    let text = toml::to_string(&doc).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
+    parse(Path::new(origin), &text).map_err(|e| match e {
+        Error::Config { message, .. } => Error::Usage(format!("{origin} {raw:?}: {message}")),
+        other => other,
+    })
+}
+
+impl ConfigFile {
+    /// This layer with every key that `top` sets replaced by `top`'s value.
+    fn overlay(self, top: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            listen: top.listen.or(self.listen),
+            watch: WatchSection {
+                paths: top.watch.paths.or(self.watch.paths),
+                include_ext: top.watch.include_ext.or(self.watch.include_ext),
+                include: top.watch.include.or(self.watch.include),
+                exclude: top.watch.exclude.or(self.watch.exclude),
+                gitignore: top.watch.gitignore.or(self.watch.gitignore),
+                debounce_ms: top.watch.debounce_ms.or(self.watch.debounce_ms),
+                poll: top.watch.poll.or(self.watch.poll),
+                poll_interval_ms: top.watch.poll_interval_ms.or(self.watch.poll_interval_ms),
+            },
+            build: BuildSection {
+                cmd: top.build.cmd.or(self.build.cmd),
+                tmp_dir: top.build.tmp_dir.or(self.build.tmp_dir),
+                env: top.build.env.or(self.build.env),
+            },
+            run: RunSection {
+                cmd: top.run.cmd.or(self.run.cmd),
+                env: top.run.env.or(self.run.env),
+                stop_signal: top.run.stop_signal.or(self.run.stop_signal),
+                stop_timeout_ms: top.run.stop_timeout_ms.or(self.run.stop_timeout_ms),
+                env_files: top.run.env_files.or(self.run.env_files),
+            },
+            once: OnceSection {
+                probe: top.once.probe.or(self.once.probe),
+                probe_path: top.once.probe_path.or(self.once.probe_path),
+                timeout_ms: top.once.timeout_ms.or(self.once.timeout_ms),
+                expect_status: top.once.expect_status.or(self.once.expect_status),
+                settle_ms: top.once.settle_ms.or(self.once.settle_ms),
+            },
+            ui: UiSection {
+                clear_on_rebuild: top.ui.clear_on_rebuild.or(self.ui.clear_on_rebuild),
+            },
+        }
+    }
+}
+
 impl Config {
-    /// Loads `file` (or `<root>/.hot.toml`) and resolves it against `root`.
-    pub fn load(root: &Path, file: Option<&Path>, overrides: &Overrides) -> Result<Config, Error> {
+    /// Loads `file`, or `<root>/.hot.toml`, or, when there is neither, the defaults `hot init`
+    /// would write for the detected project; then applies `HOT_*` variables and flags.
+    pub fn load(root: &Path, file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Source), Error> {
         let path = match file {
-            Some(f) => f.to_path_buf(),
+            Some(f) => root.join(f),
             None => root.join(FILE_NAME),
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let (text, source) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text, Source::File(path.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Usage(match file {
-                    Some(_) => format!("config file {} not found", path.display()),
-                    None => format!(
-                        "no {FILE_NAME} in {}: create one (every key is documented in \
-                         .hot.toml.example) or pass -c FILE",
-                        root.display()
-                    ),
-                }));
+                if file.is_some() {
+                    return Err(Error::Usage(format!("config file {} not found", path.display())));
+                }
+                match crate::init::detect(root) {
+                    Some(project) => (project.template(), Source::Detected(project.stack_name())),
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "no {FILE_NAME} in {} and no Go, Rust, Node or Python project detected: \
+                             run `hot init` to write a config to fill in (every key is documented in \
+                             .hot.toml.example), or pass -c FILE",
+                            root.display()
+                        )));
+                    }
+                }
             }
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         };
-        Config::from_toml(root, &path, &text, overrides)
+        let label = match &source {
+            Source::File(p) => p.clone(),
+            Source::Detected(stack) => PathBuf::from(format!("<built-in {stack} defaults>")),
+        };
+        let config = Config::from_toml(root, &label, &text, overrides)?;
+        Ok((config, source))
     }
 
-    pub fn from_toml(
-        root: &Path,
-        path: &Path,
-        text: &str,
-        overrides: &Overrides,
-    ) -> Result<Config, Error> {
-        let file = parse(path, text)?;
-        Resolver { root, path, text }.resolve(file, overrides)
+    pub fn from_toml(root: &Path, path: &Path, text: &str, overrides: &Overrides) -> Result<Config, Error> {
+        let mut file = parse(path, text)?;
+        let mut origins = BTreeMap::new();
+        let env = env_overrides();
+        let flags = overrides.keys.iter().map(|(k, v)| (k.clone(), v.clone(), format!("--{k}")));
+        for (key, raw, origin) in env.into_iter().map(|(k, v)| {
+            let origin = env_name(&k);
+            (k, v, origin)
+        }).chain(flags) {
+            file = file.overlay(layer(&key, &raw, &origin)?);
+            origins.insert(key, origin);
+        }
+        Resolver { root, path, text, origins }.resolve(file, overrides)
     }
 }
 
@@ -205,7 +425,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -219,10 +439,16 @@ struct Resolver<'a> {
     root: &'a Path,
     path: &'a Path,
     text: &'a str,
+    /// Keys set by a flag or variable, and which one: their errors name it, not the file.
+    origins: BTreeMap<String, String>,
 }
 
 impl Resolver<'_> {
     fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> Error {
+        let root_key = key.split('[').next().unwrap_or(key);
+        if let Some(origin) = self.origins.get(root_key) {
+            return Error::Usage(format!("{origin}: {}", message.into()));
+        }
         let (line, column) = line_col(self.text, span.start);
         Error::Config {
             path: self.path.to_path_buf(),
@@ -235,7 +461,7 @@ impl Resolver<'_> {
 
     fn resolve(&self, file: ConfigFile, overrides: &Overrides) -> Result<Config, Error> {
         let root = self.root.to_path_buf();
-        let listen = self.listen(file.listen, &overrides.listen)?;
+        let listen = self.listen(file.listen)?;
 
         let tmp_dir = match &file.build.tmp_dir {
             Some(t) if t.get_ref().trim().is_empty() => {
@@ -276,6 +502,7 @@ impl Resolver<'_> {
             )));
         }
 
+        let once = self.once(file.once)?;
         Ok(Config {
             root,
             listen,
@@ -283,25 +510,14 @@ impl Resolver<'_> {
             tmp_dir,
             build,
             run,
+            once,
+            ui: UiConfig {
+                clear_on_rebuild: file.ui.clear_on_rebuild.unwrap_or(false),
+            },
         })
     }
 
-    fn listen(
-        &self,
-        entries: Option<Vec<Spanned<ListenEntry>>>,
-        flags: &[String],
-    ) -> Result<Vec<ListenSpec>, Error> {
-        if !flags.is_empty() {
-            return flags
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let addr = ListenAddr::from_str(a)
-                        .map_err(|m| Error::Usage(format!("--listen {a}: {m}")))?;
-                    Ok(ListenSpec::new(addr.in_dir(self.root), None, i))
-                })
-                .collect();
-        }
+    fn listen(&self, entries: Option<Vec<Spanned<ListenEntry>>>) -> Result<Vec<ListenSpec>, Error> {
         let mut specs = Vec::new();
         for (i, entry) in entries.unwrap_or_default().into_iter().enumerate() {
             let span = entry.span();
@@ -407,6 +623,31 @@ impl Resolver<'_> {
             .map_err(|e| Error::Usage(format!("{}: `{key}`: {e}", self.path.display())))
     }
 
+    fn once(&self, o: OnceSection) -> Result<OnceConfig, Error> {
+        let probe = match o.probe.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("http") => {
+                let path = o.probe_path.map_or_else(|| "/".to_owned(), Spanned::into_inner);
+                if !path.starts_with('/') {
+                    return Err(Error::Usage(format!("{}: `once.probe_path` must start with '/', got {path:?}", self.path.display())));
+                }
+                Probe::Http {
+                    path,
+                    expect: o.expect_status,
+                }
+            }
+            Some("none") => Probe::None,
+            Some(other) => {
+                let span = o.probe.as_ref().map_or(0..0, Spanned::span);
+                return Err(self.error(span, "once.probe", format!("{other:?}: expected \"http\" or \"none\"")));
+            }
+        };
+        Ok(OnceConfig {
+            probe,
+            timeout: o.timeout_ms.map_or(DEFAULT_ONCE_TIMEOUT, Duration::from_millis),
+            settle: o.settle_ms.map_or(DEFAULT_SETTLE, Duration::from_millis),
+        })
+    }
+
     fn run(&self, r: RunSection, app_args: &[String]) -> Result<Option<RunConfig>, Error> {
         let Some(cmd) = r.cmd else {
             return Ok(None);
@@ -444,6 +685,7 @@ impl Resolver<'_> {
             stop_timeout: r
                 .stop_timeout_ms
                 .map_or(DEFAULT_STOP_TIMEOUT, Duration::from_millis),
+            env_files: r.env_files.unwrap_or_default().into_iter().map(|f| self.root.join(f.get_ref())).collect(),
         }))
     }
 }

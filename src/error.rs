@@ -9,8 +9,14 @@ use std::process::ExitCode;
 
 /// Exit statuses, documented in `--help` and the README.
 pub mod exit {
+    /// A clean quit (`q`), or `--once` found the app ready.
+    pub const OK: u8 = 0;
     /// `hot` itself failed at run time (the watcher or a spawn broke).
     pub const FAILURE: u8 = 1;
+    /// `--once`: the build failed.
+    pub const BUILD_FAILED: u8 = 1;
+    /// `--once`: the app crashed or was not ready in time.
+    pub const APP_FAILED: u8 = 3;
     /// Bad command line or configuration, or a listen address that cannot be bound.
     pub const USAGE: u8 = 2;
     /// Stopped by SIGHUP / SIGINT / SIGTERM: 128 + the signal number, as shells do.

@@ -18,6 +18,18 @@ pub enum Event {
     Signalled(Signal),
     /// The watcher hit a problem it could not recover from by itself.
     WatchFailed(String),
+    /// A key pressed at the terminal.
+    Key(Key),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// `r`: rebuild and restart now.
+    Rebuild,
+    /// `c`: clear the screen.
+    Clear,
+    /// `q`: stop everything and exit 0.
+    Quit,
 }
 
 /// How a process ended.

@@ -149,7 +149,6 @@ impl Listener {
         Ok(())
     }
 
-    /// The TCP address a client can connect to, if this is a TCP socket.
     #[cfg(test)]
     fn tcp_addr(&self) -> Option<SocketAddr> {
         self.bound.parse().ok()
@@ -178,6 +177,17 @@ impl Listeners {
 
     pub fn addrs(&self) -> Vec<String> {
         self.sockets.iter().map(|l| l.bound.clone()).collect()
+    }
+
+    /// The first TCP socket, which `--once` probes over HTTP.
+    pub fn first_tcp(&self) -> Option<SocketAddr> {
+        let addr: SocketAddr = self.sockets.iter().find_map(|l| l.bound.parse().ok())?;
+        // A socket on every interface is reachable on loopback.
+        Some(match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())),
+            ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+            _ => addr,
+        })
     }
 
     /// The raw fds to place at 3, 4, ... in the app's child, in order.

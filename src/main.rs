@@ -5,15 +5,15 @@ mod cli;
 mod config;
 mod error;
 mod event;
+mod init;
 mod listen;
+mod once;
 mod session;
 mod supervise;
 mod ui;
 mod watch;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 fn main() -> ExitCode {
     // hot re-executes itself for two helper roles; both must run before anything else.
@@ -23,8 +23,7 @@ fn main() -> ExitCode {
     if let Some(code) = supervise::guard::run_if_requested() {
         return code;
     }
-    let cli = cli::Cli::parse();
-    match session::run(cli) {
+    match cli::Cli::from_env().and_then(run) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("hot: error: {err}");
@@ -35,5 +34,21 @@ fn main() -> ExitCode {
             }
             err.exit_code()
         }
+    }
+}
+
+fn run(cli: cli::Cli) -> Result<u8, error::Error> {
+    match &cli.command {
+        Some(cli::Command::Init { force, stdout, from_air }) => {
+            let root = session::enter_dir(&cli)?;
+            let request = init::InitRequest {
+                force: *force,
+                stdout: *stdout,
+                from_air: from_air.clone(),
+            };
+            init::run(&root, &request)
+        }
+        None if cli.once => once::run(cli),
+        None => session::run(cli),
     }
 }

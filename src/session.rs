@@ -12,42 +12,57 @@ use signal_hook::iterator::Signals;
 
 use crate::build::BuildJob;
 use crate::cli::Cli;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, FILE_NAME, Overrides, Source};
 use crate::error::Error;
-use crate::event::Event;
+use crate::event::{Event, Key};
 use crate::listen::Listeners;
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Effect, Policy, Supervisor};
-use crate::ui::{Message, Reporter, millis};
+use crate::ui::{Message, Reporter, keys, millis};
 use crate::watch::Watcher;
 
 /// How long a cancelled build gets to clean up before SIGKILL.
 const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
 
-/// Runs a watch session until a signal ends it; returns the exit status.
-pub fn run(cli: Cli) -> Result<u8, Error> {
-    if let Some(dir) = &cli.dir {
-        std::env::set_current_dir(dir)
-            .map_err(|e| Error::Usage(format!("-C {}: {e}", dir.display())))?;
-    }
-    let root =
-        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+/// What every mode needs first: the project directory, its settings, the sockets.
+pub struct Prepared {
+    pub root: PathBuf,
+    pub config: Config,
+    pub listeners: Listeners,
+}
+
+/// Moves to `-C DIR`, loads the settings (saying where they came from), creates the tmp dir and
+/// binds the sockets.
+pub fn prepare(cli: &Cli, reporter: &Reporter) -> Result<Prepared, Error> {
+    let root = enter_dir(cli)?;
     let overrides = Overrides {
-        listen: cli.listen.clone(),
+        keys: cli.key_overrides(),
         app_args: cli.app_args.clone(),
     };
-    let config = Config::load(&root, cli.config.as_deref(), &overrides)?;
-    let reporter = Reporter::new(cli.json);
-
+    let (config, source) = Config::load(&root, cli.config.as_deref(), &overrides)?;
+    if let Source::Detected(stack) = source {
+        reporter.note(format!("no {FILE_NAME}: using {stack} defaults; `hot init` writes them out"));
+    }
     // Before binding, so that `unix:./tmp/app.sock` works on a fresh checkout.
-    std::fs::create_dir_all(&config.tmp_dir).map_err(|e| {
-        Error::io(
-            format!("cannot create the tmp dir {}", config.tmp_dir.display()),
-            e,
-        )
-    })?;
+    std::fs::create_dir_all(&config.tmp_dir)
+        .map_err(|e| Error::io(format!("cannot create the tmp dir {}", config.tmp_dir.display()), e))?;
     let listeners = Listeners::bind(&config.listen)?;
+    Ok(Prepared { root, config, listeners })
+}
+
+/// Applies `-C DIR` and returns the (absolute) project directory.
+pub fn enter_dir(cli: &Cli) -> Result<PathBuf, Error> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir).map_err(|e| Error::Usage(format!("-C {}: {e}", dir.display())))?;
+    }
+    std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))
+}
+
+/// Runs a watch session until a signal or `q` ends it; returns the exit status.
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    let reporter = Reporter::new(cli.json);
+    let Prepared { root, config, listeners } = prepare(&cli, &reporter)?;
 
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
@@ -55,22 +70,13 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     let watcher = Watcher::start(&config.watch, &root, &config.tmp_dir, events.clone())?;
     reporter.report(&Message::Watching {
         addrs: listeners.addrs(),
-        paths: config
-            .watch
-            .paths
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&root).map_or(p.clone(), |r| {
-                    if r.as_os_str().is_empty() {
-                        PathBuf::from(".")
-                    } else {
-                        r.to_path_buf()
-                    }
-                })
-            })
-            .collect(),
+        paths: config.watch.paths.iter().map(|p| display_path(p, &root)).collect(),
         dirs: watcher.dirs,
     });
+    let keyboard = keys::listen(events.clone());
+    if keyboard.is_some() {
+        reporter.key_hint();
+    }
 
     let policy = Policy {
         debounce: config.watch.debounce,
@@ -91,6 +97,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         guard,
         build: None,
         app: None,
+        _keyboard: keyboard,
     };
 
     let mut effects = supervisor.start(Instant::now());
@@ -120,12 +127,21 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
+/// A watched path as the user wrote it: relative to the project, "." for the project itself.
+fn display_path(path: &std::path::Path, root: &std::path::Path) -> PathBuf {
+    match path.strip_prefix(root) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
 /// The session holds a sender, so the channel cannot disconnect while the loop runs.
 fn unreachable_disconnect() -> Option<Event> {
     None
 }
 
-fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
+pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| Error::io("cannot install signal handlers", e))?;
     thread::Builder::new()
@@ -153,6 +169,8 @@ struct Session {
     guard: Guard,
     build: Option<BuildJob>,
     app: Option<AppProcess>,
+    /// Restores the terminal when the session ends.
+    _keyboard: Option<keys::KeyboardGuard>,
 }
 
 impl Session {
@@ -186,7 +204,8 @@ impl Session {
                 });
             }
             Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
-            Event::FilesChanged(_) | Event::Signalled(_) => {}
+            Event::Key(Key::Clear) => self.reporter.clear_screen(),
+            Event::FilesChanged(_) | Event::Signalled(_) | Event::Key(_) => {}
         }
     }
 
@@ -204,12 +223,18 @@ impl Session {
             .as_ref()
             .map_or(Signal::SIGTERM, |r| r.stop_signal);
         match effect {
-            Effect::ReportChange { paths } => self.reporter.report(&Message::Change { paths }),
+            Effect::ReportChange { paths } => {
+                if self.config.ui.clear_on_rebuild {
+                    self.reporter.clear_screen();
+                }
+                self.reporter.report(&Message::Change { paths });
+            }
             Effect::StartBuild { changes } => {
                 let Some(build) = &self.config.build else {
                     return None;
                 };
-                match BuildJob::start(build, &self.config.root, &changes, self.events.clone()) {
+                let output = self.reporter.live().then(|| self.reporter.terminal());
+                match BuildJob::start(build, &self.config.root, &changes, output, self.events.clone()) {
                     Ok(job) => {
                         self.guard.add(job.group.pid());
                         self.reporter.report(&Message::BuildStart {

@@ -107,7 +107,7 @@ fn bad_listen_flag() {
     project.write(".hot.toml", "[run]\ncmd = \"x\"\n");
     let (status, output) = run_to_exit(&project.dir, &["--listen", "nope"]);
     assert_eq!(status.code(), Some(2));
-    assert!(output.contains("--listen nope"), "{output}");
+    assert!(output.contains("--listen: \"nope\""), "{output}");
 }
 
 #[test]

@@ -35,11 +35,18 @@ impl AppProcess {
         for var in ACTIVATION_VARS {
             cmd.env_remove(var);
         }
+        // env_files first, so that `env` wins; a file that cannot be read is an error the user
+        // sees at once rather than a silently missing variable.
+        for file in &run.env_files {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| io::Error::new(e.kind(), format!("env file {}: {e}", file.display())))?;
+            cmd.envs(parse_env_file(&text));
+        }
         cmd.envs(&run.env);
         if !listeners.is_empty() {
             cmd.envs(listeners.env());
         }
-        let group = process::spawn(&mut cmd, listeners.raw_fds(), events, Event::AppExited)?;
+        let (group, _) = process::spawn(&mut cmd, listeners.raw_fds(), events, Event::AppExited)?;
         Ok(AppProcess {
             group,
             started: Instant::now(),
@@ -50,5 +57,35 @@ impl AppProcess {
     pub fn stop(&mut self, run: &RunConfig, reason: StopReason) {
         self.stopping = Some(reason);
         self.group.signal(run.stop_signal);
+    }
+}
+
+/// `KEY=VALUE` lines as dotenv files write them: `#` comments, optional `export `, optional
+/// matching quotes around the value.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let unquoted = [('"', '"'), ('\'', '\'')]
+                .iter()
+                .find_map(|(a, b)| v.strip_prefix(*a).and_then(|v| v.strip_suffix(*b)))
+                .unwrap_or(v);
+            Some((k.trim().to_owned(), unquoted.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_parse_like_dotenv() {
+        let vars = parse_env_file("# c\nexport A=1\nB = \"two words\"\nC='x'\n\nbad line\n");
+        assert_eq!(vars, [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]);
     }
 }

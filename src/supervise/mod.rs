@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::error::exit;
-use crate::event::{Event, Outcome};
+use crate::event::{Event, Key, Outcome};
 
 /// Timing and shape of the session: what the Supervisor needs from the config.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +71,14 @@ impl StopReason {
 struct Pending {
     paths: BTreeSet<PathBuf>,
     last: Instant,
+    /// Asked for at the keyboard: no need to wait for quiet.
+    now: bool,
+}
+
+impl Pending {
+    fn due(&self, debounce: Duration) -> Instant {
+        if self.now { self.last } else { self.last + debounce }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +140,7 @@ impl Supervisor {
             .pending
             .as_ref()
             .filter(|_| self.build == BuildState::Idle)
-            .map(|p| p.last + self.policy.debounce);
+            .map(|p| p.due(self.policy.debounce));
         let build_kill = match self.build {
             BuildState::Cancelling { kill_at } => kill_at,
             _ => None,
@@ -168,20 +176,15 @@ impl Supervisor {
                 if self.shutdown.is_some() || paths.is_empty() {
                     return;
                 }
-                let pending = self.pending.get_or_insert_with(|| Pending {
-                    paths: BTreeSet::new(),
-                    last: now,
-                });
-                pending.paths.extend(paths);
-                pending.last = now;
-                // The running build is already stale: stop it now, build again once quiet.
-                if self.build == BuildState::Running {
-                    self.build = BuildState::Cancelling {
-                        kill_at: Some(now + self.policy.build_grace),
-                    };
-                    effects.push(Effect::CancelBuild);
+                self.queue(paths, now, false, effects);
+            }
+            Event::Key(Key::Rebuild) => {
+                if self.shutdown.is_none() {
+                    self.queue(Vec::new(), now, true, effects);
                 }
             }
+            Event::Key(Key::Quit) => self.on_stop_request(exit::OK, now, effects),
+            Event::Key(Key::Clear) => {}
             Event::BuildFinished(outcome) => {
                 let was = self.build;
                 self.build = BuildState::Idle;
@@ -197,6 +200,25 @@ impl Supervisor {
             }
             Event::Signalled(signal) => self.on_signal(signal, now, effects),
             Event::WatchFailed(_) => {}
+        }
+    }
+
+    /// Records changes (or a manual rebuild) to act on once quiet.
+    fn queue(&mut self, paths: Vec<PathBuf>, now: Instant, immediately: bool, effects: &mut Vec<Effect>) {
+        let pending = self.pending.get_or_insert_with(|| Pending {
+            paths: BTreeSet::new(),
+            last: now,
+            now: false,
+        });
+        pending.paths.extend(paths);
+        pending.last = now;
+        pending.now |= immediately;
+        // The running build is already stale: stop it now, build again once quiet.
+        if self.build == BuildState::Running {
+            self.build = BuildState::Cancelling {
+                kill_at: Some(now + self.policy.build_grace),
+            };
+            effects.push(Effect::CancelBuild);
         }
     }
 
@@ -216,7 +238,7 @@ impl Supervisor {
         let quiet = self
             .pending
             .as_ref()
-            .is_some_and(|p| now >= p.last + self.policy.debounce);
+            .is_some_and(|p| now >= p.due(self.policy.debounce));
         if quiet && self.build == BuildState::Idle && self.shutdown.is_none() {
             let changes: Vec<PathBuf> = self
                 .pending
@@ -236,6 +258,16 @@ impl Supervisor {
     }
 
     fn on_signal(&mut self, signal: Signal, now: Instant, effects: &mut Vec<Effect>) {
+        let code = match signal {
+            Signal::SIGHUP => exit::SIGHUP,
+            Signal::SIGTERM => exit::SIGTERM,
+            _ => exit::SIGINT,
+        };
+        self.on_stop_request(code, now, effects);
+    }
+
+    /// Stops everything, then exits with `code`; a second request forces it.
+    fn on_stop_request(&mut self, code: u8, now: Instant, effects: &mut Vec<Effect>) {
         if self.shutdown.is_some() {
             // A second signal: no more grace for anyone.
             if self.build != BuildState::Idle {
@@ -247,11 +279,7 @@ impl Supervisor {
             effects.push(Effect::Exit(exit::SIGINT));
             return;
         }
-        self.shutdown = Some(match signal {
-            Signal::SIGHUP => exit::SIGHUP,
-            Signal::SIGTERM => exit::SIGTERM,
-            _ => exit::SIGINT,
-        });
+        self.shutdown = Some(code);
         self.pending = None;
         self.start_when_down = false;
         if self.build == BuildState::Running {
@@ -540,6 +568,25 @@ mod tests {
             s.step(Some(Event::Signalled(Signal::SIGINT)), t0),
             [Effect::KillApp, Effect::Exit(exit::SIGINT)]
         );
+    }
+
+    #[test]
+    fn rebuild_key_builds_at_once_and_quit_key_exits_zero() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        match s.step(Some(Event::Key(Key::Rebuild)), t0).as_slice() {
+            [Effect::ReportChange { paths }, Effect::StartBuild { changes }] => {
+                assert!(paths.is_empty() && changes.is_empty());
+            }
+            other => panic!("expected an immediate build, got {other:?}"),
+        }
+        assert_eq!(s.step(Some(Event::Key(Key::Rebuild)), t0), [Effect::CancelBuild]);
+        assert!(matches!(acts(s.step(Some(failed()), t0)).as_slice(), [Effect::StartBuild { .. }]));
+        assert_eq!(s.step(Some(ok()), t0), [Effect::StopApp { reason: StopReason::Restart }]);
+        assert_eq!(s.step(Some(exited()), t0), [Effect::StartApp]);
+        let effects = s.step(Some(Event::Key(Key::Quit)), t0);
+        assert_eq!(effects, [Effect::StopApp { reason: StopReason::Shutdown }]);
+        assert_eq!(s.step(Some(exited()), t0), [Effect::Exit(exit::OK)]);
     }
 
     #[test]

@@ -40,7 +40,8 @@ impl ProcessGroup {
 }
 
 /// Spawns `cmd` as the leader of a new process group, places `fds` at 3, 4, ... in the child,
-/// and reports its exit as `on_exit(outcome)` on `events`.
+/// and reports its exit as `on_exit(outcome)` on `events`. Returns the group and the child's
+/// stdout / stderr pipes, if the command asked for them.
 ///
 /// Must be called from a thread that outlives the child: on Linux the child's parent-death
 /// signal fires when the *thread* that forked it ends. The app loop's thread is that thread.
@@ -49,7 +50,7 @@ pub fn spawn(
     fds: Vec<RawFd>,
     events: Sender<Event>,
     on_exit: fn(Outcome) -> Event,
-) -> io::Result<ProcessGroup> {
+) -> io::Result<(ProcessGroup, Vec<Box<dyn io::Read + Send>>)> {
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
     let parent = nix::unistd::getpid();
@@ -81,14 +82,21 @@ pub fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
+    let mut child = cmd.spawn()?;
+    let mut pipes: Vec<Box<dyn io::Read + Send>> = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        pipes.push(Box::new(out));
+    }
+    if let Some(err) = child.stderr.take() {
+        pipes.push(Box::new(err));
+    }
     let group = ProcessGroup {
         leader: Pid::from_raw(child.id() as i32),
     };
     thread::Builder::new()
         .name(format!("reap-{}", child.id()))
         .spawn(move || reap(child, events, on_exit))?;
-    Ok(group)
+    Ok((group, pipes))
 }
 
 fn reap(mut child: Child, events: Sender<Event>, on_exit: fn(Outcome) -> Event) {

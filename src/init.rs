@@ -1,0 +1,373 @@
+//! `hot init`: detect the project in a directory and write a `.hot.toml` tuned to it, or
+//! translate an `.air.toml`. The same templates are hot's zero-config defaults.
+
+pub mod air;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::config::FILE_NAME;
+use crate::error::Error;
+
+/// The address every template listens on.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What was detected, with what the template needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stack {
+    Go { gin: bool },
+    Rust { bin: String, note: Option<String> },
+    Node { main: String, build_script: bool },
+    Python { run: String, server: PythonServer },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonServer {
+    Gunicorn,
+    Uvicorn,
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub stack: Stack,
+}
+
+/// Looks at the files in `root` to tell which kind of project it is.
+pub fn detect(root: &Path) -> Option<Project> {
+    let has = |name: &str| root.join(name).is_file();
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+    let stack = if has("go.mod") {
+        Stack::Go {
+            gin: read("go.mod").contains("github.com/gin-gonic/gin"),
+        }
+    } else if has("Cargo.toml") {
+        let (bin, note) = rust_binary(&read("Cargo.toml"), root);
+        Stack::Rust { bin, note }
+    } else if has("package.json") {
+        let pkg: serde_json::Value = serde_json::from_str(&read("package.json")).unwrap_or_default();
+        Stack::Node {
+            main: pkg["main"].as_str().unwrap_or("index.js").to_owned(),
+            build_script: pkg["scripts"]["build"].is_string(),
+        }
+    } else if ["pyproject.toml", "requirements.txt", "manage.py", "app.py", "main.py"].iter().any(|f| has(f)) {
+        let deps = format!("{}\n{}", read("requirements.txt"), read("pyproject.toml")).to_ascii_lowercase();
+        let (run, server) = python_command(root, &deps);
+        Stack::Python { run, server }
+    } else {
+        return None;
+    };
+    Some(Project { stack })
+}
+
+/// The binary `cargo build` produces that `hot` should run: `default-run`, else the package's
+/// own binary, else the first `[[bin]]`.
+fn rust_binary(manifest: &str, root: &Path) -> (String, Option<String>) {
+    let doc: toml::Table = manifest.parse().unwrap_or_default();
+    let package = doc.get("package").and_then(|p| p.as_table());
+    let name = package.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or("app").to_owned();
+    let bins: Vec<String> = doc
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|a| a.iter().filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if let Some(default) = package.and_then(|p| p.get("default-run")).and_then(|d| d.as_str()) {
+        return (default.to_owned(), None);
+    }
+    let mut candidates = Vec::new();
+    if bins.is_empty() || root.join("src/main.rs").is_file() {
+        candidates.push(name);
+    }
+    for bin in bins {
+        if !candidates.contains(&bin) {
+            candidates.push(bin);
+        }
+    }
+    let chosen = candidates[0].clone();
+    let note = (candidates.len() > 1).then(|| {
+        format!("several binaries ({}); running `{chosen}`: change [run] cmd to pick another", candidates.join(", "))
+    });
+    (chosen, note)
+}
+
+fn python_command(root: &Path, deps: &str) -> (String, PythonServer) {
+    let module = ["app", "main", "server", "wsgi", "asgi"]
+        .into_iter()
+        .find(|m| root.join(format!("{m}.py")).is_file());
+    if root.join("manage.py").is_file() {
+        // Django: the WSGI module lives in the project package next to settings.py.
+        let package = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.path().join("wsgi.py").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned());
+        if let Some(package) = package {
+            if deps.contains("gunicorn") {
+                return (format!("gunicorn {package}.wsgi"), PythonServer::Gunicorn);
+            }
+        }
+    }
+    let target = format!("{}:app", module.unwrap_or("app"));
+    if deps.contains("uvicorn") {
+        (format!("uvicorn --fd 3 {target}"), PythonServer::Uvicorn)
+    } else if deps.contains("gunicorn") {
+        // gunicorn reads LISTEN_FDS / LISTEN_PID itself.
+        (format!("gunicorn {target}"), PythonServer::Gunicorn)
+    } else {
+        (format!("python3 {}.py", module.unwrap_or("app")), PythonServer::Plain)
+    }
+}
+
+impl Project {
+    pub fn stack_name(&self) -> &'static str {
+        match self.stack {
+            Stack::Go { .. } => "Go",
+            Stack::Rust { .. } => "Rust",
+            Stack::Node { .. } => "Node",
+            Stack::Python { .. } => "Python",
+        }
+    }
+
+    /// A commented `.hot.toml` for this project.
+    pub fn template(&self) -> String {
+        let mut t = format!(
+            "# .hot.toml for a {} project, written by `hot init`. Every key: .hot.toml.example.\n\n\
+             # hot binds this address and hands it to the app as fd 3 (LISTEN_FDS=1), so the\n\
+             # browser never sees \"connection refused\" while the app restarts.\n\
+             listen = [\"{DEFAULT_LISTEN}\"]\n\n",
+            self.stack_name()
+        );
+        let (watch, build, run) = match &self.stack {
+            Stack::Go { .. } => (
+                "include_ext = [\"go\", \"tpl\", \"tmpl\", \"html\"]\nexclude = [\"*_test.go\", \"vendor\"]",
+                Some("go build -o ./tmp/app ."),
+                "./tmp/app".to_owned(),
+            ),
+            Stack::Rust { bin, .. } => (
+                "include_ext = [\"rs\", \"toml\", \"html\"]\nexclude = [\"target\"]",
+                Some("cargo build"),
+                format!("./target/debug/{bin}"),
+            ),
+            Stack::Node { main, build_script } => (
+                "include_ext = [\"js\", \"mjs\", \"cjs\", \"ts\", \"json\", \"html\"]\nexclude = [\"node_modules\", \"dist\"]",
+                build_script.then_some("npm run build"),
+                format!("node {main}"),
+            ),
+            Stack::Python { run, .. } => (
+                "include_ext = [\"py\", \"html\", \"jinja\", \"jinja2\"]\nexclude = [\"__pycache__\", \".venv\", \"venv\"]",
+                None,
+                run.clone(),
+            ),
+        };
+        let _ = write!(t, "[watch]\n{watch}\n\n[build]\n");
+        match build {
+            Some(cmd) => {
+                let _ = writeln!(t, "# Runs with `sh -c`; the old app keeps serving until it succeeds.\ncmd = {cmd:?}");
+            }
+            None => t.push_str("# No build step: a change restarts the app.\n# cmd = \"\"\n"),
+        }
+        let _ = write!(
+            t,
+            "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
+        );
+        t
+    }
+
+    /// What to tell the user after writing the config: the lines the app needs.
+    pub fn next_steps(&self) -> String {
+        let mut s = String::new();
+        if let Stack::Rust { note: Some(note), .. } = &self.stack {
+            let _ = writeln!(s, "note: {note}");
+        }
+        s.push_str("Next: make the app take its listening socket from hot (fd 3). ");
+        s.push_str(match &self.stack {
+            Stack::Go { gin: true } => {
+                "In main.go:\n\n\
+                 \tl, err := net.FileListener(os.NewFile(3, \"listener\"))\n\
+                 \tif err != nil { l, err = net.Listen(\"tcp\", \":8080\") } // without hot\n\
+                 \tif err != nil { log.Fatal(err) }\n\
+                 \tr := gin.Default()\n\
+                 \t// ... routes ...\n\
+                 \tsrv := &http.Server{Handler: r}\n\
+                 \tgo func() { <-stop; srv.Shutdown(context.Background()) }() // stop: signal.Notify(stop, syscall.SIGTERM)\n\
+                 \tsrv.Serve(l) // or r.RunListener(l), which cannot drain requests on stop\n"
+            }
+            Stack::Go { gin: false } => {
+                "In main.go:\n\n\
+                 \tl, err := net.FileListener(os.NewFile(3, \"listener\"))\n\
+                 \tif err != nil { l, err = net.Listen(\"tcp\", \":8080\") } // without hot\n\
+                 \tsrv := &http.Server{Handler: mux}\n\
+                 \tgo func() { <-stop; srv.Shutdown(context.Background()) }() // stop: signal.Notify(stop, syscall.SIGTERM)\n\
+                 \tsrv.Serve(l)\n"
+            }
+            Stack::Rust { .. } => {
+                "With the listenfd crate:\n\n\
+                 \tlet listener = match listenfd::ListenFd::from_env().take_tcp_listener(0)? {\n\
+                 \t    Some(l) => l,\n\
+                 \t    None => std::net::TcpListener::bind(\"127.0.0.1:8080\")?,\n\
+                 \t};\n\
+                 \tlistener.set_nonblocking(true)?; // then tokio::net::TcpListener::from_std(listener)\n"
+            }
+            Stack::Node { .. } => {
+                "In your server:\n\n\
+                 \tserver.listen(process.env.LISTEN_FDS ? { fd: 3 } : 8080);\n\
+                 \tprocess.on(\"SIGTERM\", () => server.close(() => process.exit(0)));\n"
+            }
+            Stack::Python { server: PythonServer::Gunicorn, .. } => {
+                "gunicorn reads LISTEN_FDS itself: nothing to change.\n"
+            }
+            Stack::Python { server: PythonServer::Uvicorn, .. } => "uvicorn takes it with `--fd 3`: nothing to change.\n",
+            Stack::Python { server: PythonServer::Plain, .. } => {
+                "In app.py:\n\n\
+                 \tsock = socket.socket(fileno=3) if os.environ.get(\"LISTEN_FDS\") else None\n\
+                 \t# http.server: HTTPServer(addr, Handler, bind_and_activate=False); server.socket = sock\n"
+            }
+        });
+        s.push_str("Then run `hot`.");
+        s
+    }
+}
+
+/// A template for a project hot cannot recognise.
+pub fn generic_template() -> String {
+    format!(
+        "# .hot.toml written by `hot init`. Every key: .hot.toml.example.\n\n\
+         # hot binds this address and hands it to the app as fd 3 (LISTEN_FDS=1).\n\
+         listen = [\"{DEFAULT_LISTEN}\"]\n\n\
+         [watch]\n\
+         # TODO: the extensions of your sources (empty: any file).\n\
+         include_ext = []\n\n\
+         [build]\n\
+         # TODO: your build command, or remove it if there is no build step.\n\
+         cmd = \"make\"\n\n\
+         [run]\n\
+         # TODO: the server to run (executed directly, no shell).\n\
+         cmd = \"./tmp/app\"\n"
+    )
+}
+
+/// What `hot init` was asked to do.
+#[derive(Debug)]
+pub struct InitRequest {
+    pub force: bool,
+    pub stdout: bool,
+    pub from_air: Option<PathBuf>,
+}
+
+/// Runs `hot init` in `root`; returns the exit status.
+pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
+    let target = root.join(FILE_NAME);
+    if target.exists() && !request.force && !request.stdout {
+        return Err(Error::Usage(format!(
+            "{} already exists: not overwriting it (use --force to replace it, or --stdout to print)",
+            target.display()
+        )));
+    }
+    let air_file = request.from_air.clone().or_else(|| Some(root.join(".air.toml")).filter(|p| p.is_file()));
+    let (text, steps, summary) = if let Some(air_file) = air_file {
+        let source = std::fs::read_to_string(root.join(&air_file))
+            .map_err(|e| Error::io(format!("cannot read {}", air_file.display()), e))?;
+        let translation = air::translate(&source, &air_file, root)?;
+        let mut steps = String::new();
+        if !translation.dropped.is_empty() {
+            steps.push_str("These .air.toml settings have no hot equivalent and were left out:\n");
+            for d in &translation.dropped {
+                let _ = writeln!(steps, "  - {d}");
+            }
+        }
+        for n in &translation.notes {
+            let _ = writeln!(steps, "note: {n}");
+        }
+        if let Some(project) = detect(root) {
+            steps.push_str(&project.next_steps());
+        }
+        (translation.toml, steps, format!("translated {}", air_file.display()))
+    } else if let Some(project) = detect(root) {
+        (project.template(), project.next_steps(), format!("detected a {} project", project.stack_name()))
+    } else {
+        (
+            generic_template(),
+            "No Go, Rust, Node or Python project detected: fill in the TODOs.".to_owned(),
+            "no known project type".to_owned(),
+        )
+    };
+    if request.stdout {
+        print!("{text}");
+        return Ok(0);
+    }
+    std::fs::write(&target, &text).map_err(|e| Error::io(format!("cannot write {}", target.display()), e))?;
+    eprintln!("hot: {summary}; wrote {}", target.display());
+    eprintln!("{steps}");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides};
+
+    fn project(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hot-init-{}-{}", std::process::id(), files[0].0.replace('/', "_")));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, content) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, content).expect("write");
+        }
+        dir
+    }
+
+    fn loads(dir: &Path) -> Config {
+        let p = detect(dir).expect("detected");
+        Config::from_toml(dir, Path::new(".hot.toml"), &p.template(), &Overrides::default()).expect("template parses")
+    }
+
+    #[test]
+    fn go_with_gin() {
+        let dir = project(&[("go.mod", "module x\nrequire github.com/gin-gonic/gin v1.9.1\n")]);
+        assert_eq!(detect(&dir).expect("go").stack, Stack::Go { gin: true });
+        let c = loads(&dir);
+        assert_eq!(c.build.expect("build").cmd, "go build -o ./tmp/app .");
+        assert!(detect(&dir).expect("go").next_steps().contains("RunListener"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn rust_picks_default_run_or_package() {
+        let dir = project(&[("Cargo.toml", "[package]\nname = \"web\"\n"), ("src/main.rs", "")]);
+        assert_eq!(loads(&dir).run.expect("run").program, "./target/debug/web");
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = project(&[("Cargo.toml", "[package]\nname = \"ws\"\n[[bin]]\nname = \"a\"\n[[bin]]\nname = \"b\"\n")]);
+        match detect(&dir).expect("rust").stack {
+            Stack::Rust { bin, note } => {
+                assert_eq!(bin, "a");
+                assert!(note.expect("note").contains("a, b"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn node_and_python() {
+        let dir = project(&[("package.json", r#"{"main": "server.js", "scripts": {"build": "tsc"}}"#)]);
+        let c = loads(&dir);
+        assert_eq!(c.run.expect("run").args, ["server.js"]);
+        assert_eq!(c.build.expect("build").cmd, "npm run build");
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = project(&[("requirements.txt", "fastapi\nuvicorn\n"), ("main.py", "")]);
+        let run = loads(&dir).run.expect("run");
+        assert_eq!((run.program.as_str(), run.args.join(" ")), ("uvicorn", "--fd 3 main:app".to_owned()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = project(&[("app.py", "")]);
+        assert_eq!(loads(&dir).run.expect("run").args, ["app.py"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn generic_template_parses() {
+        Config::from_toml(Path::new("/"), Path::new(".hot.toml"), &generic_template(), &Overrides::default())
+            .expect("generic template parses");
+    }
+}

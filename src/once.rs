@@ -1,0 +1,310 @@
+//! `hot --once`, the CI smoke test: build, start the app on the sockets, wait until it is ready,
+//! stop it, and say so with the exit status (0 ready, 1 build failed, 3 app failed).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::build::BuildJob;
+use crate::cli::Cli;
+use crate::config::{Config, Probe};
+use crate::error::{Error, exit};
+use crate::event::{Event, Outcome};
+use crate::listen::Listeners;
+use crate::session::{Prepared, forward_signals, prepare};
+use crate::supervise::app::AppProcess;
+use crate::supervise::guard::Guard;
+use crate::supervise::StopReason;
+use crate::ui::{Message, Reporter, human, millis};
+
+/// One probe's wait for an answer; a slow app gets more probes, not a longer one.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
+
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    let reporter = Reporter::new(cli.json);
+    let Prepared { config, listeners, .. } = prepare(&cli, &reporter)?;
+    let (events, inbox) = mpsc::channel();
+    forward_signals(events.clone())?;
+    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
+    let mut smoke = Smoke {
+        reporter,
+        config,
+        listeners,
+        events,
+        inbox,
+        guard,
+    };
+    Ok(smoke.run())
+}
+
+struct Smoke {
+    reporter: Reporter,
+    config: Config,
+    listeners: Listeners,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
+    guard: Guard,
+}
+
+impl Smoke {
+    fn run(&mut self) -> u8 {
+        let built = match self.build() {
+            Ok(ms) => ms,
+            Err(code) => return code,
+        };
+        let Some(run) = &self.config.run else {
+            self.reporter.note(format!("--once: built in {}; no [run] cmd to start", human(built.unwrap_or(0))));
+            return exit::OK;
+        };
+        if let Err(e) = self.listeners.reset() {
+            self.reporter.warn(format!("listener: {e}"));
+        }
+        let mut app = match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
+            Ok(app) => app,
+            Err(e) => {
+                self.reporter.warn(format!("--once failed: cannot start {}: {e}", run.program));
+                return exit::APP_FAILED;
+            }
+        };
+        self.guard.add(app.group.pid());
+        self.reporter.report(&Message::Start { pid: app.group.pid() });
+
+        let verdict = self.wait_ready(&app);
+        let code = match verdict {
+            Ok(ready_ms) => {
+                self.reporter.report(&Message::Ready { pid: app.group.pid(), ms: ready_ms });
+                let built = built.map(|ms| format!("built in {} · ", human(ms))).unwrap_or_default();
+                self.reporter.note(format!("--once ok: {built}ready in {}", human(ready_ms)));
+                exit::OK
+            }
+            Err(Verdict::Failed(reason)) => {
+                self.reporter.warn(format!("--once failed: {reason}"));
+                exit::APP_FAILED
+            }
+            Err(Verdict::Signalled(code)) => code,
+        };
+        if let Some(outcome) = self.stop_app(&mut app) {
+            self.report_exit(&app, outcome);
+        }
+        code
+    }
+
+    /// Runs the build: `Ok(Some(ms))`, `Ok(None)` when there is none, or the exit status.
+    fn build(&mut self) -> Result<Option<u64>, u8> {
+        let Some(build) = &self.config.build else { return Ok(None) };
+        let job = match BuildJob::start(build, &self.config.root, &[], None, self.events.clone()) {
+            Ok(job) => job,
+            Err(e) => {
+                self.reporter.warn(format!("--once failed: cannot run the build command: {e}"));
+                return Err(exit::BUILD_FAILED);
+            }
+        };
+        self.guard.add(job.group.pid());
+        self.reporter.report(&Message::BuildStart { pid: job.group.pid() });
+        let mut kill_at = None;
+        let mut interrupted = None;
+        loop {
+            let event = match kill_at {
+                Some(at) => match self.inbox.recv_timeout(deadline_left(at)) {
+                    Ok(e) => e,
+                    Err(_) => {
+                        job.group.kill();
+                        kill_at = None;
+                        continue;
+                    }
+                },
+                None => match self.inbox.recv() {
+                    Ok(e) => e,
+                    Err(_) => return Err(exit::FAILURE),
+                },
+            };
+            match event {
+                Event::BuildFinished(outcome) => {
+                    job.group.kill();
+                    self.guard.remove(job.group.pid());
+                    let ms = millis(job.started.elapsed());
+                    if let Some(signal) = interrupted {
+                        return Err(signal_code(signal));
+                    }
+                    if outcome.success() {
+                        self.reporter.report(&Message::BuildOk { ms });
+                        return Ok(Some(ms));
+                    }
+                    self.reporter.report(&Message::BuildFailed {
+                        ms,
+                        code: outcome.code,
+                        signal: outcome.signal.map(Signal::as_str),
+                    });
+                    self.reporter.warn(format!("--once failed: the build {outcome}"));
+                    return Err(exit::BUILD_FAILED);
+                }
+                // Stop the build and end with the signal's status; a second signal forces it.
+                Event::Signalled(signal) => {
+                    if interrupted.is_some() {
+                        job.group.kill();
+                    } else {
+                        job.group.signal(self.stop_signal());
+                        kill_at = Some(Instant::now() + BUILD_CANCEL_GRACE);
+                        interrupted = Some(signal);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn wait_ready(&mut self, app: &AppProcess) -> Result<u64, Verdict> {
+        let once = self.config.once.clone();
+        let http_addr = self.listeners.first_tcp();
+        let started = app.started;
+        match (&once.probe, http_addr) {
+            (Probe::Http { path, expect }, Some(addr)) => {
+                let deadline = started + once.timeout;
+                let mut last;
+                loop {
+                    if let Some(verdict) = self.check_inbox(app, Duration::ZERO, false)? {
+                        return Ok(verdict);
+                    }
+                    match probe(addr, path, deadline_left(deadline).min(PROBE_TIMEOUT)) {
+                        Ok(status) if expect.map_or(status < 500, |e| status == e) => {
+                            return Ok(millis(started.elapsed()));
+                        }
+                        Ok(status) => last = Some(format!("last answer: HTTP {status}")),
+                        Err(e) => last = Some(format!("last attempt: {e}")),
+                    }
+                    if Instant::now() >= deadline {
+                        let want = expect.map_or("an HTTP answer below 500".to_owned(), |e| format!("HTTP {e}"));
+                        return Err(Verdict::Failed(format!(
+                            "no {want} for GET {path} on {addr} within {} ({})",
+                            human(millis(once.timeout)),
+                            last.unwrap_or_default()
+                        )));
+                    }
+                    if let Some(verdict) = self.check_inbox(app, PROBE_INTERVAL, false)? {
+                        return Ok(verdict);
+                    }
+                }
+            }
+            _ => {
+                // No HTTP probe: started = still running after settle_ms; without `listen`, an
+                // app that finished with status 0 in that time (a one-shot job) also passes.
+                let may_finish = self.listeners.is_empty();
+                match self.check_inbox(app, once.settle, may_finish)? {
+                    Some(ms) => Ok(ms),
+                    None => Ok(millis(started.elapsed())),
+                }
+            }
+        }
+    }
+
+    /// Waits up to `wait` for the app to exit or a signal. `Ok(Some(ms))` when an exit counts as
+    /// success (`may_finish` and status 0).
+    fn check_inbox(&mut self, app: &AppProcess, wait: Duration, may_finish: bool) -> Result<Option<u64>, Verdict> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let event = match self.inbox.recv_timeout(deadline_left(deadline)) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => return Err(Verdict::Failed("lost track of the app".into())),
+            };
+            match event {
+                Event::AppExited(outcome) => {
+                    self.report_exit(app, outcome);
+                    let ms = millis(app.started.elapsed());
+                    if may_finish && outcome.success() {
+                        return Ok(Some(ms));
+                    }
+                    return Err(Verdict::Failed(format!("the app {outcome} after {}", human(ms))));
+                }
+                Event::Signalled(signal) => return Err(Verdict::Signalled(signal_code(signal))),
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops the app as a session would: stop signal, grace, SIGKILL. Returns how it ended.
+    fn stop_app(&mut self, app: &mut AppProcess) -> Option<Outcome> {
+        let run = self.config.run.as_ref()?;
+        self.reporter.report(&Message::Stop { pid: app.group.pid(), reason: StopReason::Shutdown.as_str() });
+        app.stop(run, StopReason::Shutdown);
+        let deadline = Instant::now() + run.stop_timeout;
+        let mut killed = false;
+        loop {
+            match self.inbox.recv_timeout(deadline_left(deadline)) {
+                Ok(Event::AppExited(outcome)) => return Some(outcome),
+                Ok(Event::Signalled(_)) | Err(RecvTimeoutError::Timeout) if !killed => {
+                    app.group.kill();
+                    killed = true;
+                }
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn report_exit(&mut self, app: &AppProcess, outcome: Outcome) {
+        app.group.kill();
+        self.guard.remove(app.group.pid());
+        self.reporter.report(&Message::Exit {
+            pid: app.group.pid(),
+            code: outcome.code,
+            signal: outcome.signal.map(Signal::as_str),
+            ms: millis(app.started.elapsed()),
+        });
+    }
+
+    fn stop_signal(&self) -> Signal {
+        self.config.run.as_ref().map_or(Signal::SIGTERM, |r| r.stop_signal)
+    }
+}
+
+/// Why the app was not found ready.
+enum Verdict {
+    Failed(String),
+    /// hot was asked to stop: end with this status.
+    Signalled(u8),
+}
+
+fn signal_code(signal: Signal) -> u8 {
+    match signal {
+        Signal::SIGHUP => exit::SIGHUP,
+        Signal::SIGTERM => exit::SIGTERM,
+        _ => exit::SIGINT,
+    }
+}
+
+fn deadline_left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// One HTTP GET; the status code of the answer.
+fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
+    let timeout = timeout.max(Duration::from_millis(10));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let host = addr.to_string();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hot --once\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match stream.read(&mut head[got..]) {
+            Ok(0) => return Err("connection closed without an answer".into()),
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err("no answer yet".into());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let text = String::from_utf8_lossy(&head[..got]);
+    text.strip_prefix("HTTP/")
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {:?}", text.lines().next().unwrap_or("")))
+}

@@ -1,0 +1,322 @@
+//! hot's own output: short coloured lines for people, or one JSON object per line (`--json`).
+//! Both go to stderr; the app's stdout and stderr are inherited untouched.
+//!
+//! In text mode one rebuild is one line ("src/main.go changed · built in 1.2 s · restarted in
+//! 9 ms"); the individual steps are JSON events only.
+
+pub mod keys;
+pub mod status;
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::style::{Color, Stylize};
+use serde::Serialize;
+
+/// Everything hot reports. The JSON form is `{"event": "<snake_case name>", ...fields}`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Message {
+    Watching {
+        addrs: Vec<String>,
+        paths: Vec<PathBuf>,
+        dirs: usize,
+    },
+    Change {
+        paths: Vec<PathBuf>,
+    },
+    BuildStart {
+        pid: u32,
+    },
+    BuildOk {
+        ms: u64,
+    },
+    BuildFailed {
+        ms: u64,
+        code: Option<i32>,
+        signal: Option<&'static str>,
+    },
+    BuildCancelled {
+        ms: u64,
+    },
+    Start {
+        pid: u32,
+    },
+    /// The app answered (`--once`): `ms` since it started.
+    Ready {
+        pid: u32,
+        ms: u64,
+    },
+    Stop {
+        pid: u32,
+        reason: &'static str,
+    },
+    Exit {
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<&'static str>,
+        ms: u64,
+    },
+    Warning {
+        message: String,
+    },
+    /// Something the user should know that is not a problem.
+    Note {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `tty`: stderr is a terminal, so colour (unless NO_COLOR), the live status line and
+    /// screen clearing are allowed.
+    Text { color: bool, tty: bool },
+    Json,
+}
+
+/// What the current rebuild cycle has done so far, for its one summary line.
+#[derive(Debug, Default)]
+struct Cycle {
+    trigger: Option<String>,
+    built_ms: Option<u64>,
+    stop_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Reporter {
+    format: Format,
+    terminal: status::Terminal,
+    cycle: RefCell<Cycle>,
+}
+
+impl Reporter {
+    pub fn new(json: bool) -> Reporter {
+        let tty = std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Reporter {
+            format: if json { Format::Json } else { Format::Text { color, tty } },
+            terminal: status::Terminal::default(),
+            cycle: RefCell::new(Cycle::default()),
+        }
+    }
+
+    /// Whether the live status line is in use (a terminal, not --json): then the build's
+    /// output is routed through `terminal()` so the line is never drawn over.
+    pub fn live(&self) -> bool {
+        matches!(self.format, Format::Text { tty: true, .. })
+    }
+
+    pub fn terminal(&self) -> &status::Terminal {
+        &self.terminal
+    }
+
+    pub fn report(&self, message: &Message) {
+        match self.format {
+            Format::Json => self.line(&serde_json::to_string(message).unwrap_or_default()),
+            Format::Text { color, .. } => {
+                if let Some((text, tint)) = self.text(message) {
+                    if color {
+                        self.line(&format!("{} {}", "hot:".with(Color::DarkGrey), text.with(tint)));
+                    } else {
+                        self.line(&format!("hot: {text}"));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.report(&Message::Warning { message: message.into() });
+    }
+
+    pub fn note(&self, message: impl Into<String>) {
+        self.report(&Message::Note { message: message.into() });
+    }
+
+    /// Clears the screen (only on a terminal in text mode).
+    pub fn clear_screen(&self) {
+        if matches!(self.format, Format::Text { tty: true, .. }) {
+            self.terminal.print(b"\x1b[2J\x1b[3J\x1b[H");
+        }
+    }
+
+    /// The hint line shown at start when keys are read.
+    pub fn key_hint(&self) {
+        if let Format::Text { .. } = self.format {
+            self.line("hot: keys: r rebuild · c clear · q quit");
+        }
+    }
+
+    fn line(&self, line: &str) {
+        // One write per line, so lines from hot and the app never interleave mid-line.
+        self.terminal.print(format!("{line}\n").as_bytes());
+    }
+
+    /// The text-mode rendering: one line per cycle, so some steps print nothing.
+    fn text(&self, message: &Message) -> Option<(String, Color)> {
+        let mut cycle = self.cycle.borrow_mut();
+        match message {
+            Message::Change { paths } => {
+                let trigger = if paths.is_empty() { "rebuild requested".to_owned() } else { format!("{} changed", summarize(paths)) };
+                *cycle = Cycle { trigger: Some(trigger), ..Cycle::default() };
+                None
+            }
+            Message::BuildStart { .. } => {
+                let what = cycle.trigger.clone().unwrap_or_else(|| "first build".into());
+                if self.live() {
+                    self.terminal.show(format!("building · {what}"));
+                    None
+                } else {
+                    Some((format!("{what} · building…"), Color::DarkGrey))
+                }
+            }
+            Message::BuildOk { ms } => {
+                self.terminal.clear();
+                cycle.built_ms = Some(*ms);
+                None
+            }
+            Message::BuildFailed { .. } | Message::BuildCancelled { .. } => {
+                self.terminal.clear();
+                *cycle = Cycle::default();
+                Some(describe(message))
+            }
+            Message::Stop { reason: "restart", .. } => {
+                cycle.stop_at = Some(Instant::now());
+                None
+            }
+            Message::Exit { code: Some(0), .. } if cycle.stop_at.is_some() => None,
+            Message::Start { pid } => {
+                let mut parts: Vec<String> = cycle.trigger.take().into_iter().collect();
+                if let Some(ms) = cycle.built_ms.take() {
+                    parts.push(format!("built in {}", human(ms)));
+                }
+                match cycle.stop_at.take() {
+                    Some(at) => parts.push(format!("restarted in {} (pid {pid})", human(millis(at.elapsed())))),
+                    None => parts.push(format!("app started (pid {pid})")),
+                }
+                Some((parts.join(" · "), Color::Green))
+            }
+            _ => Some(describe(message)),
+        }
+    }
+}
+
+fn describe(message: &Message) -> (String, Color) {
+    match message {
+        Message::Watching { addrs, paths, dirs } => {
+            let what = match paths.as_slice() {
+                [one] => format!("{} ({dirs} dirs)", one.display()),
+                many => format!("{} paths ({dirs} dirs)", many.len()),
+            };
+            if addrs.is_empty() {
+                (format!("watching {what}"), Color::Cyan)
+            } else {
+                (
+                    format!("listening on {} · watching {what}", addrs.join(", ")),
+                    Color::Cyan,
+                )
+            }
+        }
+        Message::Change { paths } => (format!("{} changed", summarize(paths)), Color::Blue),
+        Message::BuildStart { .. } => ("building…".into(), Color::DarkGrey),
+        Message::BuildOk { ms } => (format!("built in {}", human(*ms)), Color::Green),
+        Message::BuildFailed { ms, code, signal } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit {c}"),
+                (None, Some(s)) => s.to_string(),
+                _ => "no status".into(),
+            };
+            (
+                format!(
+                    "build failed ({how}) after {}; waiting for a change",
+                    human(*ms)
+                ),
+                Color::Red,
+            )
+        }
+        Message::BuildCancelled { ms } => (
+            format!("build cancelled after {}: files changed", human(*ms)),
+            Color::Yellow,
+        ),
+        Message::Start { pid } => (format!("app started (pid {pid})"), Color::Green),
+        Message::Stop { pid, reason } => (
+            format!("stopping app (pid {pid}) for {reason}"),
+            Color::DarkGrey,
+        ),
+        Message::Exit {
+            pid,
+            code,
+            signal,
+            ms,
+        } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exited with code {c}"),
+                (None, Some(s)) => format!("killed by {s}"),
+                _ => "ended".into(),
+            };
+            let tint = if *code == Some(0) {
+                Color::DarkGrey
+            } else {
+                Color::Yellow
+            };
+            (format!("app (pid {pid}) {how} after {}", human(*ms)), tint)
+        }
+        Message::Ready { pid, ms } => (format!("app (pid {pid}) ready after {}", human(*ms)), Color::Green),
+        Message::Warning { message } => (message.clone(), Color::Yellow),
+        Message::Note { message } => (message.clone(), Color::Cyan),
+    }
+}
+
+/// "src/main.go", "src/main.go and 2 more".
+pub fn summarize(paths: &[PathBuf]) -> String {
+    match paths {
+        [] => "nothing".into(),
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+    }
+}
+
+pub fn human(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_is_pinned() {
+        let line = serde_json::to_string(&Message::BuildOk { ms: 812 }).expect("json");
+        assert_eq!(line, r#"{"event":"build_ok","ms":812}"#);
+        let line = serde_json::to_string(&Message::Exit {
+            pid: 7,
+            code: None,
+            signal: Some("SIGKILL"),
+            ms: 3,
+        })
+        .expect("json");
+        assert_eq!(
+            line,
+            r#"{"event":"exit","pid":7,"code":null,"signal":"SIGKILL","ms":3}"#
+        );
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(
+            summarize(&["a.go".into(), "b.go".into(), "c.go".into()]),
+            "a.go and 2 more"
+        );
+        assert_eq!(human(1234), "1.2 s");
+    }
+}
