@@ -99,13 +99,22 @@ impl Cli {
     }
 }
 
+/// A config key and the text given for it: `("build.cmd", "go build")`.
+pub type KeyFlag = (String, String);
+
 /// Splits `--section.key VALUE` / `--section.key=VALUE` out of the arguments (before `--`).
-fn take_key_flags(args: impl IntoIterator<Item = OsString>) -> Result<(Vec<OsString>, Vec<(String, String)>), Error> {
+fn take_key_flags(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<(Vec<OsString>, Vec<KeyFlag>), Error> {
     let mut rest = Vec::new();
     let mut keys = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let Some(flag) = arg.to_str().and_then(|a| a.strip_prefix("--")).filter(|f| f.contains('.')) else {
+        let Some(flag) = arg
+            .to_str()
+            .and_then(|a| a.strip_prefix("--"))
+            .filter(|f| f.contains('.'))
+        else {
             let end = arg == "--";
             rest.push(arg);
             if end {
@@ -117,9 +126,10 @@ fn take_key_flags(args: impl IntoIterator<Item = OsString>) -> Result<(Vec<OsStr
         let (key, value) = match flag.split_once('=') {
             Some((k, v)) => (k.to_owned(), v.to_owned()),
             None => {
-                let value = args.next().and_then(|v| v.into_string().ok()).ok_or_else(|| {
-                    Error::Usage(format!("--{flag} needs a value"))
-                })?;
+                let value = args
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .ok_or_else(|| Error::Usage(format!("--{flag} needs a value")))?;
                 (flag.to_owned(), value)
             }
         };
@@ -157,11 +167,25 @@ mod tests {
 
     #[test]
     fn dotted_flags_are_config_keys() {
-        let (rest, keys) =
-            take_key_flags(os(&["hot", "--build.cmd", "go build", "--watch.debounce_ms=5", "--json", "--", "--a.b", "c"]))
-                .expect("parses");
+        let (rest, keys) = take_key_flags(os(&[
+            "hot",
+            "--build.cmd",
+            "go build",
+            "--watch.debounce_ms=5",
+            "--json",
+            "--",
+            "--a.b",
+            "c",
+        ]))
+        .expect("parses");
         assert_eq!(rest, os(&["hot", "--json", "--", "--a.b", "c"]));
-        assert_eq!(keys, [("build.cmd".into(), "go build".into()), ("watch.debounce_ms".into(), "5".into())]);
+        assert_eq!(
+            keys,
+            [
+                ("build.cmd".into(), "go build".into()),
+                ("watch.debounce_ms".into(), "5".into())
+            ]
+        );
         assert!(take_key_flags(os(&["hot", "--build.cmdd", "x"])).is_err());
         assert!(take_key_flags(os(&["hot", "--build.cmd"])).is_err());
     }

@@ -258,17 +258,33 @@ fn env_name(key: &str) -> String {
 /// Reads the `HOT_*` variables that name config keys.
 pub fn env_overrides() -> Vec<(String, String)> {
     KEYS.iter()
-        .filter_map(|(key, _)| std::env::var(env_name(key)).ok().map(|v| (key.to_string(), v)))
+        .filter_map(|(key, _)| {
+            std::env::var(env_name(key))
+                .ok()
+                .map(|v| (key.to_string(), v))
+        })
         .collect()
 }
 
 /// One key set from outside the file, as a one-key ConfigFile layer.
 fn layer(key: &str, raw: &str, origin: &str) -> Result<ConfigFile, Error> {
-    let kind = KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind).ok_or_else(|| {
-        Error::Usage(format!("{origin}: unknown key `{key}` (keys: {})", key_names().collect::<Vec<_>>().join(", ")))
-    })?;
+    let kind = KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, kind)| *kind)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{origin}: unknown key `{key}` (keys: {})",
+                key_names().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
     let bad = |what: &str| Error::Usage(format!("{origin}: expected {what}, got {raw:?}"));
-    let list = || raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned()));
+    let list = || {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.to_owned()))
+    };
     let value = match kind {
         Kind::Str => toml::Value::String(raw.to_owned()),
         Kind::Int => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?),
@@ -281,7 +297,9 @@ fn layer(key: &str, raw: &str, origin: &str) -> Result<ConfigFile, Error> {
         Kind::Map => {
             let mut table = toml::Table::new();
             for pair in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let (k, v) = pair.split_once('=').ok_or_else(|| bad("KEY=VALUE pairs separated by commas"))?;
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| bad("KEY=VALUE pairs separated by commas"))?;
                 table.insert(k.trim().to_owned(), toml::Value::String(v.to_owned()));
             }
             toml::Value::Table(table)
@@ -349,7 +367,11 @@ impl ConfigFile {
 impl Config {
     /// Loads `file`, or `<root>/.hot.toml`, or, when there is neither, the defaults `hot init`
     /// would write for the detected project; then applies `HOT_*` variables and flags.
-    pub fn load(root: &Path, file: Option<&Path>, overrides: &Overrides) -> Result<(Config, Source), Error> {
+    pub fn load(
+        root: &Path,
+        file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<(Config, Source), Error> {
         let path = match file {
             Some(f) => root.join(f),
             None => root.join(FILE_NAME),
@@ -358,7 +380,10 @@ impl Config {
             Ok(text) => (text, Source::File(path.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if file.is_some() {
-                    return Err(Error::Usage(format!("config file {} not found", path.display())));
+                    return Err(Error::Usage(format!(
+                        "config file {} not found",
+                        path.display()
+                    )));
                 }
                 match crate::init::detect(root) {
                     Some(project) => (project.template(), Source::Detected(project.stack_name())),
@@ -382,19 +407,37 @@ impl Config {
         Ok((config, source))
     }
 
-    pub fn from_toml(root: &Path, path: &Path, text: &str, overrides: &Overrides) -> Result<Config, Error> {
+    pub fn from_toml(
+        root: &Path,
+        path: &Path,
+        text: &str,
+        overrides: &Overrides,
+    ) -> Result<Config, Error> {
         let mut file = parse(path, text)?;
         let mut origins = BTreeMap::new();
         let env = env_overrides();
-        let flags = overrides.keys.iter().map(|(k, v)| (k.clone(), v.clone(), format!("--{k}")));
-        for (key, raw, origin) in env.into_iter().map(|(k, v)| {
-            let origin = env_name(&k);
-            (k, v, origin)
-        }).chain(flags) {
+        let flags = overrides
+            .keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), format!("--{k}")));
+        for (key, raw, origin) in env
+            .into_iter()
+            .map(|(k, v)| {
+                let origin = env_name(&k);
+                (k, v, origin)
+            })
+            .chain(flags)
+        {
             file = file.overlay(layer(&key, &raw, &origin)?);
             origins.insert(key, origin);
         }
-        Resolver { root, path, text, origins }.resolve(file, overrides)
+        Resolver {
+            root,
+            path,
+            text,
+            origins,
+        }
+        .resolve(file, overrides)
     }
 }
 
@@ -626,9 +669,14 @@ impl Resolver<'_> {
     fn once(&self, o: OnceSection) -> Result<OnceConfig, Error> {
         let probe = match o.probe.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("http") => {
-                let path = o.probe_path.map_or_else(|| "/".to_owned(), Spanned::into_inner);
+                let path = o
+                    .probe_path
+                    .map_or_else(|| "/".to_owned(), Spanned::into_inner);
                 if !path.starts_with('/') {
-                    return Err(Error::Usage(format!("{}: `once.probe_path` must start with '/', got {path:?}", self.path.display())));
+                    return Err(Error::Usage(format!(
+                        "{}: `once.probe_path` must start with '/', got {path:?}",
+                        self.path.display()
+                    )));
                 }
                 Probe::Http {
                     path,
@@ -638,12 +686,18 @@ impl Resolver<'_> {
             Some("none") => Probe::None,
             Some(other) => {
                 let span = o.probe.as_ref().map_or(0..0, Spanned::span);
-                return Err(self.error(span, "once.probe", format!("{other:?}: expected \"http\" or \"none\"")));
+                return Err(self.error(
+                    span,
+                    "once.probe",
+                    format!("{other:?}: expected \"http\" or \"none\""),
+                ));
             }
         };
         Ok(OnceConfig {
             probe,
-            timeout: o.timeout_ms.map_or(DEFAULT_ONCE_TIMEOUT, Duration::from_millis),
+            timeout: o
+                .timeout_ms
+                .map_or(DEFAULT_ONCE_TIMEOUT, Duration::from_millis),
             settle: o.settle_ms.map_or(DEFAULT_SETTLE, Duration::from_millis),
         })
     }
@@ -685,7 +739,12 @@ impl Resolver<'_> {
             stop_timeout: r
                 .stop_timeout_ms
                 .map_or(DEFAULT_STOP_TIMEOUT, Duration::from_millis),
-            env_files: r.env_files.unwrap_or_default().into_iter().map(|f| self.root.join(f.get_ref())).collect(),
+            env_files: r
+                .env_files
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| self.root.join(f.get_ref()))
+                .collect(),
         }))
     }
 }

@@ -45,13 +45,24 @@ pub fn detect(root: &Path) -> Option<Project> {
         let (bin, note) = rust_binary(&read("Cargo.toml"), root);
         Stack::Rust { bin, note }
     } else if has("package.json") {
-        let pkg: serde_json::Value = serde_json::from_str(&read("package.json")).unwrap_or_default();
+        let pkg: serde_json::Value =
+            serde_json::from_str(&read("package.json")).unwrap_or_default();
         Stack::Node {
             main: pkg["main"].as_str().unwrap_or("index.js").to_owned(),
             build_script: pkg["scripts"]["build"].is_string(),
         }
-    } else if ["pyproject.toml", "requirements.txt", "manage.py", "app.py", "main.py"].iter().any(|f| has(f)) {
-        let deps = format!("{}\n{}", read("requirements.txt"), read("pyproject.toml")).to_ascii_lowercase();
+    } else if [
+        "pyproject.toml",
+        "requirements.txt",
+        "manage.py",
+        "app.py",
+        "main.py",
+    ]
+    .iter()
+    .any(|f| has(f))
+    {
+        let deps = format!("{}\n{}", read("requirements.txt"), read("pyproject.toml"))
+            .to_ascii_lowercase();
         let (run, server) = python_command(root, &deps);
         Stack::Python { run, server }
     } else {
@@ -65,13 +76,24 @@ pub fn detect(root: &Path) -> Option<Project> {
 fn rust_binary(manifest: &str, root: &Path) -> (String, Option<String>) {
     let doc: toml::Table = manifest.parse().unwrap_or_default();
     let package = doc.get("package").and_then(|p| p.as_table());
-    let name = package.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or("app").to_owned();
+    let name = package
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("app")
+        .to_owned();
     let bins: Vec<String> = doc
         .get("bin")
         .and_then(|b| b.as_array())
-        .map(|a| a.iter().filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
-    if let Some(default) = package.and_then(|p| p.get("default-run")).and_then(|d| d.as_str()) {
+    if let Some(default) = package
+        .and_then(|p| p.get("default-run"))
+        .and_then(|d| d.as_str())
+    {
         return (default.to_owned(), None);
     }
     let mut candidates = Vec::new();
@@ -85,7 +107,10 @@ fn rust_binary(manifest: &str, root: &Path) -> (String, Option<String>) {
     }
     let chosen = candidates[0].clone();
     let note = (candidates.len() > 1).then(|| {
-        format!("several binaries ({}); running `{chosen}`: change [run] cmd to pick another", candidates.join(", "))
+        format!(
+            "several binaries ({}); running `{chosen}`: change [run] cmd to pick another",
+            candidates.join(", ")
+        )
     });
     (chosen, note)
 }
@@ -115,7 +140,10 @@ fn python_command(root: &Path, deps: &str) -> (String, PythonServer) {
         // gunicorn reads LISTEN_FDS / LISTEN_PID itself.
         (format!("gunicorn {target}"), PythonServer::Gunicorn)
     } else {
-        (format!("python3 {}.py", module.unwrap_or("app")), PythonServer::Plain)
+        (
+            format!("python3 {}.py", module.unwrap_or("app")),
+            PythonServer::Plain,
+        )
     }
 }
 
@@ -163,7 +191,10 @@ impl Project {
         let _ = write!(t, "[watch]\n{watch}\n\n[build]\n");
         match build {
             Some(cmd) => {
-                let _ = writeln!(t, "# Runs with `sh -c`; the old app keeps serving until it succeeds.\ncmd = {cmd:?}");
+                let _ = writeln!(
+                    t,
+                    "# Runs with `sh -c`; the old app keeps serving until it succeeds.\ncmd = {cmd:?}"
+                );
             }
             None => t.push_str("# No build step: a change restarts the app.\n# cmd = \"\"\n"),
         }
@@ -177,7 +208,10 @@ impl Project {
     /// What to tell the user after writing the config: the lines the app needs.
     pub fn next_steps(&self) -> String {
         let mut s = String::new();
-        if let Stack::Rust { note: Some(note), .. } = &self.stack {
+        if let Stack::Rust {
+            note: Some(note), ..
+        } = &self.stack
+        {
             let _ = writeln!(s, "note: {note}");
         }
         s.push_str("Next: make the app take its listening socket from hot (fd 3). ");
@@ -264,7 +298,10 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
             target.display()
         )));
     }
-    let air_file = request.from_air.clone().or_else(|| Some(root.join(".air.toml")).filter(|p| p.is_file()));
+    let air_file = request
+        .from_air
+        .clone()
+        .or_else(|| Some(root.join(".air.toml")).filter(|p| p.is_file()));
     let (text, steps, summary) = if let Some(air_file) = air_file {
         let source = std::fs::read_to_string(root.join(&air_file))
             .map_err(|e| Error::io(format!("cannot read {}", air_file.display()), e))?;
@@ -282,9 +319,17 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
         if let Some(project) = detect(root) {
             steps.push_str(&project.next_steps());
         }
-        (translation.toml, steps, format!("translated {}", air_file.display()))
+        (
+            translation.toml,
+            steps,
+            format!("translated {}", air_file.display()),
+        )
     } else if let Some(project) = detect(root) {
-        (project.template(), project.next_steps(), format!("detected a {} project", project.stack_name()))
+        (
+            project.template(),
+            project.next_steps(),
+            format!("detected a {} project", project.stack_name()),
+        )
     } else {
         (
             generic_template(),
@@ -296,7 +341,8 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
         print!("{text}");
         return Ok(0);
     }
-    std::fs::write(&target, &text).map_err(|e| Error::io(format!("cannot write {}", target.display()), e))?;
+    std::fs::write(&target, &text)
+        .map_err(|e| Error::io(format!("cannot write {}", target.display()), e))?;
     eprintln!("hot: {summary}; wrote {}", target.display());
     eprintln!("{steps}");
     Ok(0)
@@ -308,7 +354,11 @@ mod tests {
     use crate::config::{Config, Overrides};
 
     fn project(files: &[(&str, &str)]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hot-init-{}-{}", std::process::id(), files[0].0.replace('/', "_")));
+        let dir = std::env::temp_dir().join(format!(
+            "hot-init-{}-{}",
+            std::process::id(),
+            files[0].0.replace('/', "_")
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         for (name, content) in files {
             let path = dir.join(name);
@@ -320,25 +370,45 @@ mod tests {
 
     fn loads(dir: &Path) -> Config {
         let p = detect(dir).expect("detected");
-        Config::from_toml(dir, Path::new(".hot.toml"), &p.template(), &Overrides::default()).expect("template parses")
+        Config::from_toml(
+            dir,
+            Path::new(".hot.toml"),
+            &p.template(),
+            &Overrides::default(),
+        )
+        .expect("template parses")
     }
 
     #[test]
     fn go_with_gin() {
-        let dir = project(&[("go.mod", "module x\nrequire github.com/gin-gonic/gin v1.9.1\n")]);
+        let dir = project(&[(
+            "go.mod",
+            "module x\nrequire github.com/gin-gonic/gin v1.9.1\n",
+        )]);
         assert_eq!(detect(&dir).expect("go").stack, Stack::Go { gin: true });
         let c = loads(&dir);
         assert_eq!(c.build.expect("build").cmd, "go build -o ./tmp/app .");
-        assert!(detect(&dir).expect("go").next_steps().contains("RunListener"));
+        assert!(
+            detect(&dir)
+                .expect("go")
+                .next_steps()
+                .contains("RunListener")
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn rust_picks_default_run_or_package() {
-        let dir = project(&[("Cargo.toml", "[package]\nname = \"web\"\n"), ("src/main.rs", "")]);
+        let dir = project(&[
+            ("Cargo.toml", "[package]\nname = \"web\"\n"),
+            ("src/main.rs", ""),
+        ]);
         assert_eq!(loads(&dir).run.expect("run").program, "./target/debug/web");
         let _ = std::fs::remove_dir_all(&dir);
-        let dir = project(&[("Cargo.toml", "[package]\nname = \"ws\"\n[[bin]]\nname = \"a\"\n[[bin]]\nname = \"b\"\n")]);
+        let dir = project(&[(
+            "Cargo.toml",
+            "[package]\nname = \"ws\"\n[[bin]]\nname = \"a\"\n[[bin]]\nname = \"b\"\n",
+        )]);
         match detect(&dir).expect("rust").stack {
             Stack::Rust { bin, note } => {
                 assert_eq!(bin, "a");
@@ -351,14 +421,20 @@ mod tests {
 
     #[test]
     fn node_and_python() {
-        let dir = project(&[("package.json", r#"{"main": "server.js", "scripts": {"build": "tsc"}}"#)]);
+        let dir = project(&[(
+            "package.json",
+            r#"{"main": "server.js", "scripts": {"build": "tsc"}}"#,
+        )]);
         let c = loads(&dir);
         assert_eq!(c.run.expect("run").args, ["server.js"]);
         assert_eq!(c.build.expect("build").cmd, "npm run build");
         let _ = std::fs::remove_dir_all(&dir);
         let dir = project(&[("requirements.txt", "fastapi\nuvicorn\n"), ("main.py", "")]);
         let run = loads(&dir).run.expect("run");
-        assert_eq!((run.program.as_str(), run.args.join(" ")), ("uvicorn", "--fd 3 main:app".to_owned()));
+        assert_eq!(
+            (run.program.as_str(), run.args.join(" ")),
+            ("uvicorn", "--fd 3 main:app".to_owned())
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let dir = project(&[("app.py", "")]);
         assert_eq!(loads(&dir).run.expect("run").args, ["app.py"]);
@@ -367,7 +443,12 @@ mod tests {
 
     #[test]
     fn generic_template_parses() {
-        Config::from_toml(Path::new("/"), Path::new(".hot.toml"), &generic_template(), &Overrides::default())
-            .expect("generic template parses");
+        Config::from_toml(
+            Path::new("/"),
+            Path::new(".hot.toml"),
+            &generic_template(),
+            &Overrides::default(),
+        )
+        .expect("generic template parses");
     }
 }

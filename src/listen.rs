@@ -184,7 +184,9 @@ impl Listeners {
         let addr: SocketAddr = self.sockets.iter().find_map(|l| l.bound.parse().ok())?;
         // A socket on every interface is reachable on loopback.
         Some(match addr.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv6() => SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())),
+            ip if ip.is_unspecified() && ip.is_ipv6() => {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+            }
             ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
             _ => addr,
         })

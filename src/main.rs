@@ -39,7 +39,11 @@ fn main() -> ExitCode {
 
 fn run(cli: cli::Cli) -> Result<u8, error::Error> {
     match &cli.command {
-        Some(cli::Command::Init { force, stdout, from_air }) => {
+        Some(cli::Command::Init {
+            force,
+            stdout,
+            from_air,
+        }) => {
             let root = session::enter_dir(&cli)?;
             let request = init::InitRequest {
                 force: *force,

@@ -15,9 +15,9 @@ use crate::error::{Error, exit};
 use crate::event::{Event, Outcome};
 use crate::listen::Listeners;
 use crate::session::{Prepared, forward_signals, prepare};
+use crate::supervise::StopReason;
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
-use crate::supervise::StopReason;
 use crate::ui::{Message, Reporter, human, millis};
 
 /// One probe's wait for an answer; a slow app gets more probes, not a longer one.
@@ -27,7 +27,9 @@ const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
 
 pub fn run(cli: Cli) -> Result<u8, Error> {
     let reporter = Reporter::new(cli.json);
-    let Prepared { config, listeners, .. } = prepare(&cli, &reporter)?;
+    let Prepared {
+        config, listeners, ..
+    } = prepare(&cli, &reporter)?;
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
     let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
@@ -38,6 +40,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         events,
         inbox,
         guard,
+        app_gone: false,
     };
     Ok(smoke.run())
 }
@@ -49,6 +52,8 @@ struct Smoke {
     events: Sender<Event>,
     inbox: Receiver<Event>,
     guard: Guard,
+    /// The app exited (and was reported): nothing left to stop.
+    app_gone: bool,
 }
 
 impl Smoke {
@@ -58,28 +63,41 @@ impl Smoke {
             Err(code) => return code,
         };
         let Some(run) = &self.config.run else {
-            self.reporter.note(format!("--once: built in {}; no [run] cmd to start", human(built.unwrap_or(0))));
+            self.reporter.note(format!(
+                "--once: built in {}; no [run] cmd to start",
+                human(built.unwrap_or(0))
+            ));
             return exit::OK;
         };
         if let Err(e) = self.listeners.reset() {
             self.reporter.warn(format!("listener: {e}"));
         }
-        let mut app = match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
-            Ok(app) => app,
-            Err(e) => {
-                self.reporter.warn(format!("--once failed: cannot start {}: {e}", run.program));
-                return exit::APP_FAILED;
-            }
-        };
+        let mut app =
+            match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
+                Ok(app) => app,
+                Err(e) => {
+                    self.reporter
+                        .warn(format!("--once failed: cannot start {}: {e}", run.program));
+                    return exit::APP_FAILED;
+                }
+            };
         self.guard.add(app.group.pid());
-        self.reporter.report(&Message::Start { pid: app.group.pid() });
+        self.reporter.report(&Message::Start {
+            pid: app.group.pid(),
+        });
 
         let verdict = self.wait_ready(&app);
         let code = match verdict {
             Ok(ready_ms) => {
-                self.reporter.report(&Message::Ready { pid: app.group.pid(), ms: ready_ms });
-                let built = built.map(|ms| format!("built in {} · ", human(ms))).unwrap_or_default();
-                self.reporter.note(format!("--once ok: {built}ready in {}", human(ready_ms)));
+                self.reporter.report(&Message::Ready {
+                    pid: app.group.pid(),
+                    ms: ready_ms,
+                });
+                let built = built
+                    .map(|ms| format!("built in {} · ", human(ms)))
+                    .unwrap_or_default();
+                self.reporter
+                    .note(format!("--once ok: {built}ready in {}", human(ready_ms)));
                 exit::OK
             }
             Err(Verdict::Failed(reason)) => {
@@ -96,16 +114,21 @@ impl Smoke {
 
     /// Runs the build: `Ok(Some(ms))`, `Ok(None)` when there is none, or the exit status.
     fn build(&mut self) -> Result<Option<u64>, u8> {
-        let Some(build) = &self.config.build else { return Ok(None) };
+        let Some(build) = &self.config.build else {
+            return Ok(None);
+        };
         let job = match BuildJob::start(build, &self.config.root, &[], None, self.events.clone()) {
             Ok(job) => job,
             Err(e) => {
-                self.reporter.warn(format!("--once failed: cannot run the build command: {e}"));
+                self.reporter
+                    .warn(format!("--once failed: cannot run the build command: {e}"));
                 return Err(exit::BUILD_FAILED);
             }
         };
         self.guard.add(job.group.pid());
-        self.reporter.report(&Message::BuildStart { pid: job.group.pid() });
+        self.reporter.report(&Message::BuildStart {
+            pid: job.group.pid(),
+        });
         let mut kill_at = None;
         let mut interrupted = None;
         loop {
@@ -140,7 +163,8 @@ impl Smoke {
                         code: outcome.code,
                         signal: outcome.signal.map(Signal::as_str),
                     });
-                    self.reporter.warn(format!("--once failed: the build {outcome}"));
+                    self.reporter
+                        .warn(format!("--once failed: the build {outcome}"));
                     return Err(exit::BUILD_FAILED);
                 }
                 // Stop the build and end with the signal's status; a second signal forces it.
@@ -178,7 +202,9 @@ impl Smoke {
                         Err(e) => last = Some(format!("last attempt: {e}")),
                     }
                     if Instant::now() >= deadline {
-                        let want = expect.map_or("an HTTP answer below 500".to_owned(), |e| format!("HTTP {e}"));
+                        let want = expect.map_or("HTTP answer below 500".to_owned(), |e| {
+                            format!("HTTP {e} answer")
+                        });
                         return Err(Verdict::Failed(format!(
                             "no {want} for GET {path} on {addr} within {} ({})",
                             human(millis(once.timeout)),
@@ -204,22 +230,33 @@ impl Smoke {
 
     /// Waits up to `wait` for the app to exit or a signal. `Ok(Some(ms))` when an exit counts as
     /// success (`may_finish` and status 0).
-    fn check_inbox(&mut self, app: &AppProcess, wait: Duration, may_finish: bool) -> Result<Option<u64>, Verdict> {
+    fn check_inbox(
+        &mut self,
+        app: &AppProcess,
+        wait: Duration,
+        may_finish: bool,
+    ) -> Result<Option<u64>, Verdict> {
         let deadline = Instant::now() + wait;
         loop {
             let event = match self.inbox.recv_timeout(deadline_left(deadline)) {
                 Ok(e) => e,
                 Err(RecvTimeoutError::Timeout) => return Ok(None),
-                Err(RecvTimeoutError::Disconnected) => return Err(Verdict::Failed("lost track of the app".into())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Verdict::Failed("lost track of the app".into()));
+                }
             };
             match event {
                 Event::AppExited(outcome) => {
+                    self.app_gone = true;
                     self.report_exit(app, outcome);
                     let ms = millis(app.started.elapsed());
                     if may_finish && outcome.success() {
                         return Ok(Some(ms));
                     }
-                    return Err(Verdict::Failed(format!("the app {outcome} after {}", human(ms))));
+                    return Err(Verdict::Failed(format!(
+                        "the app {outcome} after {}",
+                        human(ms)
+                    )));
                 }
                 Event::Signalled(signal) => return Err(Verdict::Signalled(signal_code(signal))),
                 _ => {}
@@ -229,20 +266,28 @@ impl Smoke {
 
     /// Stops the app as a session would: stop signal, grace, SIGKILL. Returns how it ended.
     fn stop_app(&mut self, app: &mut AppProcess) -> Option<Outcome> {
+        if self.app_gone {
+            return None;
+        }
         let run = self.config.run.as_ref()?;
-        self.reporter.report(&Message::Stop { pid: app.group.pid(), reason: StopReason::Shutdown.as_str() });
+        self.reporter.report(&Message::Stop {
+            pid: app.group.pid(),
+            reason: StopReason::Shutdown.as_str(),
+        });
         app.stop(run, StopReason::Shutdown);
-        let deadline = Instant::now() + run.stop_timeout;
+        let mut deadline = Instant::now() + run.stop_timeout;
         let mut killed = false;
         loop {
             match self.inbox.recv_timeout(deadline_left(deadline)) {
                 Ok(Event::AppExited(outcome)) => return Some(outcome),
+                // Out of grace, or a second request to stop: SIGKILL, which cannot be ignored.
                 Ok(Event::Signalled(_)) | Err(RecvTimeoutError::Timeout) if !killed => {
                     app.group.kill();
                     killed = true;
+                    deadline = Instant::now() + run.stop_timeout.max(Duration::from_secs(5));
                 }
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return None,
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
     }
@@ -259,7 +304,10 @@ impl Smoke {
     }
 
     fn stop_signal(&self) -> Signal {
-        self.config.run.as_ref().map_or(Signal::SIGTERM, |r| r.stop_signal)
+        self.config
+            .run
+            .as_ref()
+            .map_or(Signal::SIGTERM, |r| r.stop_signal)
     }
 }
 
@@ -286,17 +334,27 @@ fn deadline_left(deadline: Instant) -> Duration {
 fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
     let timeout = timeout.max(Duration::from_millis(10));
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let host = addr.to_string();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hot --once\r\nConnection: close\r\n\r\n")
+    stream
+        .set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
+    let host = addr.to_string();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hot --once\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
         match stream.read(&mut head[got..]) {
             Ok(0) => return Err("connection closed without an answer".into()),
             Ok(n) => got += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err("no answer yet".into());
             }
             Err(e) => return Err(e.to_string()),
@@ -306,5 +364,10 @@ fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String>
     text.strip_prefix("HTTP/")
         .and_then(|rest| rest.split_whitespace().nth(1))
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {:?}", text.lines().next().unwrap_or("")))
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: {:?}",
+                text.lines().next().unwrap_or("")
+            )
+        })
 }

@@ -42,19 +42,30 @@ pub fn prepare(cli: &Cli, reporter: &Reporter) -> Result<Prepared, Error> {
     };
     let (config, source) = Config::load(&root, cli.config.as_deref(), &overrides)?;
     if let Source::Detected(stack) = source {
-        reporter.note(format!("no {FILE_NAME}: using {stack} defaults; `hot init` writes them out"));
+        reporter.note(format!(
+            "no {FILE_NAME}: using {stack} defaults; `hot init` writes them out"
+        ));
     }
     // Before binding, so that `unix:./tmp/app.sock` works on a fresh checkout.
-    std::fs::create_dir_all(&config.tmp_dir)
-        .map_err(|e| Error::io(format!("cannot create the tmp dir {}", config.tmp_dir.display()), e))?;
+    std::fs::create_dir_all(&config.tmp_dir).map_err(|e| {
+        Error::io(
+            format!("cannot create the tmp dir {}", config.tmp_dir.display()),
+            e,
+        )
+    })?;
     let listeners = Listeners::bind(&config.listen)?;
-    Ok(Prepared { root, config, listeners })
+    Ok(Prepared {
+        root,
+        config,
+        listeners,
+    })
 }
 
 /// Applies `-C DIR` and returns the (absolute) project directory.
 pub fn enter_dir(cli: &Cli) -> Result<PathBuf, Error> {
     if let Some(dir) = &cli.dir {
-        std::env::set_current_dir(dir).map_err(|e| Error::Usage(format!("-C {}: {e}", dir.display())))?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::Usage(format!("-C {}: {e}", dir.display())))?;
     }
     std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))
 }
@@ -62,18 +73,28 @@ pub fn enter_dir(cli: &Cli) -> Result<PathBuf, Error> {
 /// Runs a watch session until a signal or `q` ends it; returns the exit status.
 pub fn run(cli: Cli) -> Result<u8, Error> {
     let reporter = Reporter::new(cli.json);
-    let Prepared { root, config, listeners } = prepare(&cli, &reporter)?;
+    let Prepared {
+        root,
+        config,
+        listeners,
+    } = prepare(&cli, &reporter)?;
 
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
     let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let watcher = Watcher::start(&config.watch, &root, &config.tmp_dir, events.clone())?;
+    // Before `watching`, so a key pressed once hot says it is watching is never line-buffered.
+    let keyboard = keys::listen(events.clone());
     reporter.report(&Message::Watching {
         addrs: listeners.addrs(),
-        paths: config.watch.paths.iter().map(|p| display_path(p, &root)).collect(),
+        paths: config
+            .watch
+            .paths
+            .iter()
+            .map(|p| display_path(p, &root))
+            .collect(),
         dirs: watcher.dirs,
     });
-    let keyboard = keys::listen(events.clone());
     if keyboard.is_some() {
         reporter.key_hint();
     }
@@ -234,7 +255,13 @@ impl Session {
                     return None;
                 };
                 let output = self.reporter.live().then(|| self.reporter.terminal());
-                match BuildJob::start(build, &self.config.root, &changes, output, self.events.clone()) {
+                match BuildJob::start(
+                    build,
+                    &self.config.root,
+                    &changes,
+                    output,
+                    self.events.clone(),
+                ) {
                     Ok(job) => {
                         self.guard.add(job.group.pid());
                         self.reporter.report(&Message::BuildStart {

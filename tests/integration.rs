@@ -8,5 +8,6 @@ mod cleanup;
 mod config_errors;
 mod debounce;
 mod demo;
+mod first_run;
 mod handoff;
 mod restart;

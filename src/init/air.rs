@@ -17,7 +17,14 @@ use super::DEFAULT_LISTEN;
 const AIR_DEFAULT_DELAY_MS: i64 = 1000;
 
 /// Top-level keys and sections handled below (others are listed as dropped).
-const HANDLED_TOP: &[&str] = &["root", "tmp_dir", "testdata_dir", "env_files", "build", "screen"];
+const HANDLED_TOP: &[&str] = &[
+    "root",
+    "tmp_dir",
+    "testdata_dir",
+    "env_files",
+    "build",
+    "screen",
+];
 
 /// `[build]` keys handled below.
 const HANDLED_BUILD: &[&str] = &[
@@ -70,7 +77,12 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
     if let Some(cmd) = build.get("cmd").and_then(Value::as_str) {
         // pre_cmd runs before every build in air: the same as chaining it in front.
         let pre = strings(build.get("pre_cmd"));
-        let full = pre.iter().map(String::as_str).chain([cmd]).collect::<Vec<_>>().join(" && ");
+        let full = pre
+            .iter()
+            .map(String::as_str)
+            .chain([cmd])
+            .collect::<Vec<_>>()
+            .join(" && ");
         build_lines.push(format!("cmd = {full:?}"));
     }
     let tmp_dir = air.get("tmp_dir").and_then(Value::as_str).unwrap_or("tmp");
@@ -80,14 +92,19 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
 
     let run = run_lines(&air, build);
     let mut ui = Vec::new();
-    if section("screen").get("clear_on_rebuild").and_then(Value::as_bool) == Some(true) {
+    if section("screen")
+        .get("clear_on_rebuild")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         ui.push("clear_on_rebuild = true".to_owned());
     }
 
     // Everything else air knows, and what becomes of it.
     for (key, value) in build {
         if !HANDLED_BUILD.contains(&key.as_str()) && !is_off(value) {
-            t.dropped.push(format!("build.{key} = {value}{}", explain(key)));
+            t.dropped
+                .push(format!("build.{key} = {value}{}", explain(key)));
         }
     }
     for (key, value) in section("screen") {
@@ -102,7 +119,8 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         match value {
             Value::Table(table) => {
                 for (key, v) in table.iter().filter(|(_, v)| !is_off(v)) {
-                    t.dropped.push(format!("{name}.{key} = {v}{}", explain(key)));
+                    t.dropped
+                        .push(format!("{name}.{key} = {v}{}", explain(key)));
                 }
             }
             other if !is_off(other) => t.dropped.push(format!("{name} = {other}")),
@@ -111,7 +129,11 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
     }
 
     let mut out = String::new();
-    let _ = writeln!(out, "# .hot.toml translated from {} by `hot init`. Every key: .hot.toml.example.\n", path.display());
+    let _ = writeln!(
+        out,
+        "# .hot.toml translated from {} by `hot init`. Every key: .hot.toml.example.\n",
+        path.display()
+    );
     if app_takes_socket(root) {
         let _ = writeln!(
             out,
@@ -129,7 +151,12 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
                 .into(),
         );
     }
-    for (name, lines) in [("watch", &watch), ("build", &build_lines), ("run", &run), ("ui", &ui)] {
+    for (name, lines) in [
+        ("watch", &watch),
+        ("build", &build_lines),
+        ("run", &run),
+        ("ui", &ui),
+    ] {
         if !lines.is_empty() {
             let _ = writeln!(out, "[{name}]\n{}\n", lines.join("\n"));
         }
@@ -200,7 +227,11 @@ fn watch_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
 
 fn run_lines(air: &Table, build: &Table) -> Vec<String> {
     let mut run = Vec::new();
-    let (mut env, program) = if let Some(full) = build.get("full_bin").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    let (mut env, program) = if let Some(full) = build
+        .get("full_bin")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         split_assignments(full)
     } else if let Some(entry) = build.get("entrypoint") {
         let words = match entry {
@@ -208,16 +239,25 @@ fn run_lines(air: &Table, build: &Table) -> Vec<String> {
             Value::String(s) => shlex::split(s).unwrap_or_else(|| vec![s.clone()]),
             _ => Vec::new(),
         };
-        (Vec::new(), shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default())
+        (
+            Vec::new(),
+            shlex::try_join(words.iter().map(String::as_str)).unwrap_or_default(),
+        )
     } else {
-        let bin = build.get("bin").and_then(Value::as_str).unwrap_or("./tmp/main");
+        let bin = build
+            .get("bin")
+            .and_then(Value::as_str)
+            .unwrap_or("./tmp/main");
         (Vec::new(), bin.to_owned())
     };
     let args = strings(build.get("args_bin"));
     let cmd = if args.is_empty() {
         program
     } else {
-        format!("{program} {}", shlex::try_join(args.iter().map(String::as_str)).unwrap_or_default())
+        format!(
+            "{program} {}",
+            shlex::try_join(args.iter().map(String::as_str)).unwrap_or_default()
+        )
     };
     run.push(format!("cmd = {cmd:?}"));
     // air's default is an immediate SIGKILL; hot's default (SIGTERM, then grace) is kinder, so
@@ -242,11 +282,21 @@ fn run_lines(air: &Table, build: &Table) -> Vec<String> {
 
 /// Whether the sources in `root` already accept a socket from hot or systemd.
 fn app_takes_socket(root: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(root) else { return false };
-    entries.flatten().any(|e| {
+    let entries = [root.to_path_buf(), root.join("src")]
+        .into_iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten());
+    entries.into_iter().any(|e| {
         e.path().extension().is_some_and(|x| x == "go" || x == "rs")
             && std::fs::read_to_string(e.path()).is_ok_and(|s| {
-                ["LISTEN_FDS", "NewFile(3", "activation.Listeners", "listenfd"].iter().any(|m| s.contains(m))
+                [
+                    "LISTEN_FDS",
+                    "NewFile(3",
+                    "activation.Listeners",
+                    "listenfd",
+                ]
+                .iter()
+                .any(|m| s.contains(m))
             })
     })
 }
@@ -259,7 +309,9 @@ fn explain(key: &str) -> &'static str {
         "follow_symlink" => " (hot does not follow symlinked directories)",
         "log" => " (build output goes to the terminal)",
         "clean_on_exit" => " (remove the tmp dir yourself)",
-        "enabled" | "proxy_port" | "app_port" | "app_start_timeout" => " (hot has no live-reload proxy yet)",
+        "enabled" | "proxy_port" | "app_port" | "app_start_timeout" => {
+            " (hot has no live-reload proxy yet)"
+        }
         _ => "",
     }
 }
@@ -278,9 +330,11 @@ fn is_off(v: &Value) -> bool {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Value::Array(a)) => {
-            a.iter().filter_map(|x| x.as_str().map(str::to_owned)).filter(|s| !s.is_empty()).collect()
-        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .filter(|s| !s.is_empty())
+            .collect(),
         Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -300,7 +354,8 @@ fn duration_ms(v: Option<&Value>) -> Option<i64> {
         Some(Value::Integer(ns)) => Some(ns / 1_000_000),
         Some(Value::String(s)) => {
             let s = s.trim();
-            let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+            let (num, unit) =
+                s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
             let n: f64 = num.parse().ok()?;
             let ms = match unit {
                 "ns" => n / 1e6,
@@ -322,31 +377,44 @@ fn list(items: &[String]) -> String {
 }
 
 fn join(root: &str, dir: &str) -> String {
-    if root == "." { dir.to_owned() } else { format!("{root}/{dir}") }
+    if root == "." {
+        dir.to_owned()
+    } else {
+        format!("{root}/{dir}")
+    }
 }
 
 /// `full_bin = "APP_ENV=dev PORT=1 ./tmp/main"` → the assignments and the program line.
 fn split_assignments(line: &str) -> (Vec<(String, String)>, String) {
-    let words = shlex::split(line).unwrap_or_else(|| line.split_whitespace().map(str::to_owned).collect());
+    let words =
+        shlex::split(line).unwrap_or_else(|| line.split_whitespace().map(str::to_owned).collect());
     let mut env = Vec::new();
     let mut rest = words.as_slice();
     while let Some((first, tail)) = rest.split_first() {
         match first.split_once('=') {
-            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 env.push((k.to_owned(), v.to_owned()));
                 rest = tail;
             }
             _ => break,
         }
     }
-    (env, shlex::try_join(rest.iter().map(String::as_str)).unwrap_or_default())
+    (
+        env,
+        shlex::try_join(rest.iter().map(String::as_str)).unwrap_or_default(),
+    )
 }
 
 /// The simple regexes air configs use ("_test.go", "_test\\.go$", "^mock_") as globs.
 fn regex_to_glob(regex: &str) -> Option<String> {
     let anchored_start = regex.starts_with('^');
     let anchored_end = regex.ends_with('$');
-    let core = regex.trim_start_matches('^').trim_end_matches('$').replace("\\.", ".");
+    let core = regex
+        .trim_start_matches('^')
+        .trim_end_matches('$')
+        .replace("\\.", ".");
     if core.is_empty() || core.chars().any(|c| "\\[](){}*+?|^$".contains(c)) {
         return None;
     }
@@ -394,7 +462,13 @@ env_files = [".env"]
     fn every_air_key_translates_or_is_listed() {
         let root = std::env::temp_dir();
         let t = translate(AIR, Path::new(".air.toml"), &root).expect("translates");
-        let c = Config::from_toml(&root, Path::new(".hot.toml"), &t.toml, &Overrides::default()).expect(&t.toml);
+        let c = Config::from_toml(
+            &root,
+            Path::new(".hot.toml"),
+            &t.toml,
+            &Overrides::default(),
+        )
+        .expect(&t.toml);
         let build = c.build.expect("build");
         assert_eq!(build.cmd, "go generate ./... && go build -o ./build/main .");
         assert_eq!(c.tmp_dir, root.join("build"));
@@ -412,8 +486,17 @@ env_files = [".env"]
         assert!(c.watch.exclude.is_match("vendor"));
         assert!(c.ui.clear_on_rebuild);
         let dropped = t.dropped.join("\n");
-        for key in ["post_cmd", "stop_on_error", "log", "clean_on_exit", "^(a|b)"] {
-            assert!(dropped.contains(key), "{key} should be listed as dropped:\n{dropped}");
+        for key in [
+            "post_cmd",
+            "stop_on_error",
+            "log",
+            "clean_on_exit",
+            "^(a|b)",
+        ] {
+            assert!(
+                dropped.contains(key),
+                "{key} should be listed as dropped:\n{dropped}"
+            );
         }
     }
 
@@ -425,9 +508,15 @@ env_files = [".env"]
         assert_eq!(regex_to_glob("a|b"), None);
         assert_eq!(
             split_assignments("A=1 B=x ./tmp/main -v"),
-            (vec![("A".into(), "1".into()), ("B".into(), "x".into())], "./tmp/main -v".into())
+            (
+                vec![("A".into(), "1".into()), ("B".into(), "x".into())],
+                "./tmp/main -v".into()
+            )
         );
-        assert_eq!(duration_ms(Some(&Value::Integer(2_000_000_000))), Some(2000));
+        assert_eq!(
+            duration_ms(Some(&Value::Integer(2_000_000_000))),
+            Some(2000)
+        );
         assert_eq!(duration_ms(Some(&Value::String("1.5s".into()))), Some(1500));
     }
 }

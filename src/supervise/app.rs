@@ -38,8 +38,9 @@ impl AppProcess {
         // env_files first, so that `env` wins; a file that cannot be read is an error the user
         // sees at once rather than a silently missing variable.
         for file in &run.env_files {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| io::Error::new(e.kind(), format!("env file {}: {e}", file.display())))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                io::Error::new(e.kind(), format!("env file {}: {e}", file.display()))
+            })?;
             cmd.envs(parse_env_file(&text));
         }
         cmd.envs(&run.env);
@@ -86,6 +87,13 @@ mod tests {
     #[test]
     fn env_files_parse_like_dotenv() {
         let vars = parse_env_file("# c\nexport A=1\nB = \"two words\"\nC='x'\n\nbad line\n");
-        assert_eq!(vars, [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]);
+        assert_eq!(
+            vars,
+            [
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
     }
 }

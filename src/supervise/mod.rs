@@ -77,7 +77,11 @@ struct Pending {
 
 impl Pending {
     fn due(&self, debounce: Duration) -> Instant {
-        if self.now { self.last } else { self.last + debounce }
+        if self.now {
+            self.last
+        } else {
+            self.last + debounce
+        }
     }
 }
 
@@ -204,7 +208,13 @@ impl Supervisor {
     }
 
     /// Records changes (or a manual rebuild) to act on once quiet.
-    fn queue(&mut self, paths: Vec<PathBuf>, now: Instant, immediately: bool, effects: &mut Vec<Effect>) {
+    fn queue(
+        &mut self,
+        paths: Vec<PathBuf>,
+        now: Instant,
+        immediately: bool,
+        effects: &mut Vec<Effect>,
+    ) {
         let pending = self.pending.get_or_insert_with(|| Pending {
             paths: BTreeSet::new(),
             last: now,
@@ -575,17 +585,36 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         match s.step(Some(Event::Key(Key::Rebuild)), t0).as_slice() {
-            [Effect::ReportChange { paths }, Effect::StartBuild { changes }] => {
+            [
+                Effect::ReportChange { paths },
+                Effect::StartBuild { changes },
+            ] => {
                 assert!(paths.is_empty() && changes.is_empty());
             }
             other => panic!("expected an immediate build, got {other:?}"),
         }
-        assert_eq!(s.step(Some(Event::Key(Key::Rebuild)), t0), [Effect::CancelBuild]);
-        assert!(matches!(acts(s.step(Some(failed()), t0)).as_slice(), [Effect::StartBuild { .. }]));
-        assert_eq!(s.step(Some(ok()), t0), [Effect::StopApp { reason: StopReason::Restart }]);
+        assert_eq!(
+            s.step(Some(Event::Key(Key::Rebuild)), t0),
+            [Effect::CancelBuild]
+        );
+        assert!(matches!(
+            acts(s.step(Some(failed()), t0)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
+        assert_eq!(
+            s.step(Some(ok()), t0),
+            [Effect::StopApp {
+                reason: StopReason::Restart
+            }]
+        );
         assert_eq!(s.step(Some(exited()), t0), [Effect::StartApp]);
         let effects = s.step(Some(Event::Key(Key::Quit)), t0);
-        assert_eq!(effects, [Effect::StopApp { reason: StopReason::Shutdown }]);
+        assert_eq!(
+            effects,
+            [Effect::StopApp {
+                reason: StopReason::Shutdown
+            }]
+        );
         assert_eq!(s.step(Some(exited()), t0), [Effect::Exit(exit::OK)]);
     }
 

@@ -72,7 +72,10 @@ pub enum Message {
 pub enum Format {
     /// `tty`: stderr is a terminal, so colour (unless NO_COLOR), the live status line and
     /// screen clearing are allowed.
-    Text { color: bool, tty: bool },
+    Text {
+        color: bool,
+        tty: bool,
+    },
     Json,
 }
 
@@ -93,10 +96,15 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(json: bool) -> Reporter {
-        let tty = std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let tty =
+            std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Reporter {
-            format: if json { Format::Json } else { Format::Text { color, tty } },
+            format: if json {
+                Format::Json
+            } else {
+                Format::Text { color, tty }
+            },
             terminal: status::Terminal::default(),
             cycle: RefCell::new(Cycle::default()),
         }
@@ -118,7 +126,11 @@ impl Reporter {
             Format::Text { color, .. } => {
                 if let Some((text, tint)) = self.text(message) {
                     if color {
-                        self.line(&format!("{} {}", "hot:".with(Color::DarkGrey), text.with(tint)));
+                        self.line(&format!(
+                            "{} {}",
+                            "hot:".with(Color::DarkGrey),
+                            text.with(tint)
+                        ));
                     } else {
                         self.line(&format!("hot: {text}"));
                     }
@@ -128,11 +140,15 @@ impl Reporter {
     }
 
     pub fn warn(&self, message: impl Into<String>) {
-        self.report(&Message::Warning { message: message.into() });
+        self.report(&Message::Warning {
+            message: message.into(),
+        });
     }
 
     pub fn note(&self, message: impl Into<String>) {
-        self.report(&Message::Note { message: message.into() });
+        self.report(&Message::Note {
+            message: message.into(),
+        });
     }
 
     /// Clears the screen (only on a terminal in text mode).
@@ -144,8 +160,17 @@ impl Reporter {
 
     /// The hint line shown at start when keys are read.
     pub fn key_hint(&self) {
-        if let Format::Text { .. } = self.format {
-            self.line("hot: keys: r rebuild · c clear · q quit");
+        if let Format::Text { color, .. } = self.format {
+            let hint = "keys: r rebuild · c clear · q quit";
+            if color {
+                self.line(&format!(
+                    "{} {}",
+                    "hot:".with(Color::DarkGrey),
+                    hint.with(Color::DarkGrey)
+                ));
+            } else {
+                self.line(&format!("hot: {hint}"));
+            }
         }
     }
 
@@ -159,12 +184,22 @@ impl Reporter {
         let mut cycle = self.cycle.borrow_mut();
         match message {
             Message::Change { paths } => {
-                let trigger = if paths.is_empty() { "rebuild requested".to_owned() } else { format!("{} changed", summarize(paths)) };
-                *cycle = Cycle { trigger: Some(trigger), ..Cycle::default() };
+                let trigger = if paths.is_empty() {
+                    "rebuild requested".to_owned()
+                } else {
+                    format!("{} changed", summarize(paths))
+                };
+                *cycle = Cycle {
+                    trigger: Some(trigger),
+                    ..Cycle::default()
+                };
                 None
             }
             Message::BuildStart { .. } => {
-                let what = cycle.trigger.clone().unwrap_or_else(|| "first build".into());
+                let what = cycle
+                    .trigger
+                    .clone()
+                    .unwrap_or_else(|| "first build".into());
                 if self.live() {
                     self.terminal.show(format!("building · {what}"));
                     None
@@ -182,7 +217,9 @@ impl Reporter {
                 *cycle = Cycle::default();
                 Some(describe(message))
             }
-            Message::Stop { reason: "restart", .. } => {
+            Message::Stop {
+                reason: "restart", ..
+            } => {
                 cycle.stop_at = Some(Instant::now());
                 None
             }
@@ -193,7 +230,10 @@ impl Reporter {
                     parts.push(format!("built in {}", human(ms)));
                 }
                 match cycle.stop_at.take() {
-                    Some(at) => parts.push(format!("restarted in {} (pid {pid})", human(millis(at.elapsed())))),
+                    Some(at) => parts.push(format!(
+                        "restarted in {} (pid {pid})",
+                        human(millis(at.elapsed()))
+                    )),
                     None => parts.push(format!("app started (pid {pid})")),
                 }
                 Some((parts.join(" · "), Color::Green))
@@ -263,7 +303,10 @@ fn describe(message: &Message) -> (String, Color) {
             };
             (format!("app (pid {pid}) {how} after {}", human(*ms)), tint)
         }
-        Message::Ready { pid, ms } => (format!("app (pid {pid}) ready after {}", human(*ms)), Color::Green),
+        Message::Ready { pid, ms } => (
+            format!("app (pid {pid}) ready after {}", human(*ms)),
+            Color::Green,
+        ),
         Message::Warning { message } => (message.clone(), Color::Yellow),
         Message::Note { message } => (message.clone(), Color::Cyan),
     }

@@ -14,35 +14,66 @@ const TICK: Duration = Duration::from_millis(100);
 struct Status {
     started: Instant,
     what: String,
-    /// Bumped each time a status is set, so an old spinner thread knows to stop.
     generation: u64,
 }
 
+#[derive(Debug)]
+struct State {
+    status: Option<Status>,
+    /// Bumped each time a status is set, so an old spinner thread knows to stop.
+    generation: u64,
+    /// Whether the status line is on screen now.
+    drawn: bool,
+    /// Whether the cursor is at the start of a line: the status line is only drawn there, so
+    /// it never splits a line of build output that arrives in pieces.
+    at_line_start: bool,
+}
+
 /// Output to the terminal, shared by hot's lines, the build's output and the spinner.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Terminal {
-    status: Arc<Mutex<(Option<Status>, u64)>>,
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Terminal {
+            state: Arc::new(Mutex::new(State {
+                status: None,
+                generation: 0,
+                drawn: false,
+                at_line_start: true,
+            })),
+        }
+    }
 }
 
 impl Terminal {
-    /// Writes bytes to stderr below any status line, which is redrawn on the next tick.
+    /// Writes bytes to stderr in place of the status line, which is redrawn on the next tick.
     pub fn print(&self, bytes: &[u8]) {
-        let Ok(state) = self.status.lock() else { return };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         let mut err = std::io::stderr().lock();
-        if state.0.is_some() {
+        if std::mem::take(&mut state.drawn) {
             let _ = err.write_all(b"\r\x1b[2K");
         }
         let _ = err.write_all(bytes);
         let _ = err.flush();
+        if let Some(last) = bytes.last() {
+            state.at_line_start = *last == b'\n';
+        }
     }
 
     /// Shows "⠋ building · src/main.go changed · 1.2 s" until `clear`.
     pub fn show(&self, what: String) {
         let generation = {
-            let Ok(mut state) = self.status.lock() else { return };
-            state.1 += 1;
-            let generation = state.1;
-            state.0 = Some(Status {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            state.generation += 1;
+            let generation = state.generation;
+            state.status = Some(Status {
                 started: Instant::now(),
                 what,
                 generation,
@@ -61,8 +92,11 @@ impl Terminal {
 
     /// Removes the status line.
     pub fn clear(&self) {
-        let Ok(mut state) = self.status.lock() else { return };
-        if state.0.take().is_some() {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.status = None;
+        if std::mem::take(&mut state.drawn) {
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(b"\r\x1b[2K");
             let _ = err.flush();
@@ -71,16 +105,22 @@ impl Terminal {
 
     /// Draws the status of `generation`; false once it is gone or replaced.
     fn draw(&self, generation: u64, frame: char) -> bool {
-        let Ok(state) = self.status.lock() else { return false };
-        match &state.0 {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let line = match &state.status {
             Some(status) if status.generation == generation => {
                 let secs = status.started.elapsed().as_secs_f64();
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[2K{frame} {} · {secs:.1} s", status.what);
-                let _ = err.flush();
-                true
+                format!("\r\x1b[2K{frame} {} · {secs:.1} s", status.what)
             }
-            _ => false,
+            _ => return false,
+        };
+        if state.at_line_start {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+            state.drawn = true;
         }
+        true
     }
 }

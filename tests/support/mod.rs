@@ -132,6 +132,8 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 #[derive(Default)]
 struct Transcript {
     events: Vec<Value>,
+    /// A terminal merges stdout and stderr: then events come on stdout too.
+    events_on_stdout: bool,
     lines: Vec<String>,
     closed: bool,
 }
@@ -139,6 +141,7 @@ struct Transcript {
 /// The running `hot`, killed (with its whole group) on drop.
 pub struct Hot {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     shared: Arc<(Mutex<Transcript>, Condvar)>,
     /// Index of the next event `wait` looks at.
     cursor: usize,
@@ -167,10 +170,59 @@ impl Hot {
         thread::spawn(move || collect(stdout, s, false));
         Hot {
             child,
+            stdin: None,
             shared,
             cursor: 0,
             exit: None,
         }
+    }
+
+    /// Runs `hot --json ARGS` on a pseudo-terminal (util-linux `script`), then `stty -a`, so a
+    /// test can press keys and see that the terminal was restored. None without `script`.
+    pub fn start_on_tty(project: &Project, args: &str) -> Option<Hot> {
+        if Command::new("script").arg("--version").output().is_err() {
+            eprintln!(
+                "\n\n*** SKIPPED: util-linux `script` is not installed; keyboard test needs a pty ***\n"
+            );
+            return None;
+        }
+        let inner = format!(
+            "{} --json {args}; echo hot-exit=$?; stty -a",
+            env!("CARGO_BIN_EXE_hot")
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &inner, "/dev/null"])
+            .current_dir(&project.dir);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn script");
+        let transcript = Transcript {
+            events_on_stdout: true,
+            ..Transcript::default()
+        };
+        let shared = Arc::new((Mutex::new(transcript), Condvar::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        let s = shared.clone();
+        thread::spawn(move || collect(stderr, s, true));
+        let s = shared.clone();
+        thread::spawn(move || collect(stdout, s, false));
+        let stdin = child.stdin.take();
+        Some(Hot {
+            child,
+            stdin,
+            shared,
+            cursor: 0,
+            exit: None,
+        })
+    }
+
+    /// Types `keys` at the terminal.
+    pub fn press(&mut self, keys: &str) {
+        let stdin = self.stdin.as_mut().expect("a tty session");
+        stdin.write_all(keys.as_bytes()).expect("write keys");
+        stdin.flush().expect("flush keys");
     }
 
     pub fn pid(&self) -> u32 {
@@ -277,11 +329,15 @@ fn collect(stream: impl Read, shared: Arc<(Mutex<Transcript>, Condvar)>, is_stde
     let reader = BufReader::new(stream);
     for line in reader.split(b'\n') {
         let Ok(line) = line else { break };
-        let line = String::from_utf8_lossy(&line).into_owned();
+        let line = String::from_utf8_lossy(&line)
+            .trim_end_matches('\r')
+            .to_owned();
         let (lock, cvar) = &*shared;
         let mut t = lock.lock().expect("lock");
-        if is_stderr && line.starts_with("{\"event\"") {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+        let json_at = line.find("{\"event\"");
+        if let (true, Some(at)) = (is_stderr || t.events_on_stdout, json_at) {
+            let line = &line[at..];
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
                 t.events.push(v);
             }
         }
@@ -292,9 +348,10 @@ fn collect(stream: impl Read, shared: Arc<(Mutex<Transcript>, Condvar)>, is_stde
         });
         cvar.notify_all();
     }
-    if is_stderr {
-        let (lock, cvar) = &*shared;
-        lock.lock().expect("lock").closed = true;
+    let (lock, cvar) = &*shared;
+    let mut t = lock.lock().expect("lock");
+    if is_stderr != t.events_on_stdout {
+        t.closed = true;
         cvar.notify_all();
     }
 }
