@@ -135,6 +135,8 @@ struct Transcript {
     /// A terminal merges stdout and stderr: then events come on stdout too.
     events_on_stdout: bool,
     lines: Vec<String>,
+    /// How many of stdout and stderr have ended.
+    ended: usize,
     closed: bool,
 }
 
@@ -350,7 +352,9 @@ fn collect(stream: impl Read, shared: Arc<(Mutex<Transcript>, Condvar)>, is_stde
     }
     let (lock, cvar) = &*shared;
     let mut t = lock.lock().expect("lock");
-    if is_stderr != t.events_on_stdout {
+    // Closed once both stdout and stderr have ended, so nothing printed last is missed.
+    t.ended += 1;
+    if t.ended == 2 {
         t.closed = true;
         cvar.notify_all();
     }
