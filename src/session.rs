@@ -19,8 +19,8 @@ use crate::listen::Listeners;
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Effect, Policy, Supervisor};
-use crate::ui::{Message, Reporter, keys, millis};
-use crate::watch::Watcher;
+use crate::ui::{self, Message, Reporter, keys, millis};
+use crate::watch::{Mode, Watcher};
 
 /// How long a cancelled build gets to clean up before SIGKILL.
 const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
@@ -91,10 +91,17 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             .watch
             .paths
             .iter()
-            .map(|p| display_path(p, &root))
+            .map(|p| crate::watch::relative(p, &root))
             .collect(),
         dirs: watcher.dirs,
     });
+    if let Mode::Polling { files, scan, pause } = watcher.mode {
+        reporter.note(format!(
+            "polling {files} files every {} (a scan takes {}; polling never uses more than 2 % of a core)",
+            ui::human(millis(pause)),
+            ui::human(millis(scan))
+        ));
+    }
     if keyboard.is_some() {
         reporter.key_hint();
     }
@@ -145,15 +152,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             session.observe(event);
         }
         effects = supervisor.step(event, Instant::now());
-    }
-}
-
-/// A watched path as the user wrote it: relative to the project, "." for the project itself.
-fn display_path(path: &std::path::Path, root: &std::path::Path) -> PathBuf {
-    match path.strip_prefix(root) {
-        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(rel) => rel.to_path_buf(),
-        Err(_) => path.to_path_buf(),
     }
 }
 

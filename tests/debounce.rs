@@ -107,3 +107,28 @@ fn a_change_during_a_build_cancels_it_and_builds_again() {
     hot.wait("start");
     get_until(&addr, |b| version_of(b) == "3");
 }
+
+#[test]
+fn polling_sees_edits_new_directories_and_ignores_tmp() {
+    let project = Project::python_app(AppOpts {
+        watch: "paths = [\"src\"]\npoll = true\npoll_interval_ms = 50",
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    let note = hot.wait("note");
+    assert!(
+        note["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("polling")),
+        "{note}"
+    );
+    hot.wait("start");
+    project.write("src/version.txt", "22\n");
+    let change = hot.wait("change");
+    assert_eq!(change["paths"], serde_json::json!(["src/version.txt"]));
+    get_until(&addr, |b| version_of(b) == "22");
+    project.write("src/new/dir/file.go", "x");
+    let change = hot.wait("change");
+    assert_eq!(change["paths"], serde_json::json!(["src/new/dir/file.go"]));
+}

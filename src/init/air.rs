@@ -207,10 +207,10 @@ fn watch_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
     match int(build.get("delay")) {
         Some(ms) if ms != AIR_DEFAULT_DELAY_MS => {
             watch.push(format!("debounce_ms = {ms}"));
-            t.notes.push(format!("build.delay = {ms} kept as watch.debounce_ms (hot's default is 20 ms)"));
+            t.notes.push(format!("build.delay = {ms} kept as watch.debounce_ms (hot's default is 5 ms)"));
         }
         Some(_) => t.notes.push(
-            "build.delay = 1000 (air's default) left out: hot builds as soon as the files stop changing (20 ms)"
+            "build.delay = 1000 (air's default) left out: hot builds as soon as the files stop changing (5 ms)"
                 .into(),
         ),
         None => {}

@@ -10,7 +10,7 @@ pub mod process;
 pub mod trampoline;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -66,6 +66,13 @@ impl StopReason {
     }
 }
 
+/// A burst touching more paths than an editor's save does (the file, a backup, a swap file) is
+/// a tool at work: `git checkout`, a formatter, a code generator. It can pause between files for
+/// longer than an editor ever does, so it must stay quiet for `STORM_QUIET` before it counts as
+/// done. A single save keeps the short window.
+const EDITOR_SAVE_PATHS: usize = 8;
+const STORM_QUIET: Duration = Duration::from_millis(100);
+
 /// Changes waiting for the debounce window to go quiet.
 #[derive(Debug)]
 struct Pending {
@@ -78,10 +85,16 @@ struct Pending {
 impl Pending {
     fn due(&self, debounce: Duration) -> Instant {
         if self.now {
-            self.last
-        } else {
-            self.last + debounce
+            return self.last;
         }
+        // "." stands for "everything" (the kernel's event queue overflowed): a storm.
+        let storm = self.paths.len() > EDITOR_SAVE_PATHS || self.paths.contains(Path::new("."));
+        self.last
+            + if storm {
+                debounce.max(STORM_QUIET)
+            } else {
+                debounce
+            }
     }
 }
 
@@ -411,11 +424,12 @@ mod tests {
     fn changes_coalesce_until_quiet() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        for i in 0..50u64 {
-            let at = t0 + Duration::from_millis(i);
+        // An editor's save: the file, its backup, the swap file, a few ms apart.
+        for i in 0..5u64 {
+            let at = t0 + Duration::from_millis(i * 3);
             assert_eq!(s.step(Some(changed(&format!("f{i}"))), at), []);
         }
-        let last = t0 + Duration::from_millis(49);
+        let last = t0 + Duration::from_millis(12);
         assert_eq!(s.next_deadline(), Some(last + DEBOUNCE));
         assert_eq!(s.step(None, last + DEBOUNCE - Duration::from_millis(1)), []);
         match s.step(None, last + DEBOUNCE).as_slice() {
@@ -423,11 +437,25 @@ mod tests {
                 Effect::ReportChange { paths },
                 Effect::StartBuild { changes },
             ] => {
-                assert_eq!(changes.len(), 50);
+                assert_eq!(changes.len(), 5);
                 assert_eq!(paths, changes);
             }
             other => panic!("expected one build, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_storm_waits_longer_for_quiet_than_a_save() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let many: Vec<PathBuf> = (0..50).map(|i| PathBuf::from(format!("f{i}"))).collect();
+        s.step(Some(Event::FilesChanged(many)), t0);
+        assert_eq!(s.next_deadline(), Some(t0 + STORM_QUIET));
+        assert_eq!(s.step(None, t0 + DEBOUNCE), []);
+        assert!(matches!(
+            acts(s.step(None, t0 + STORM_QUIET)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
     }
 
     #[test]

@@ -10,26 +10,44 @@
 //! and would release the first files of a long `git checkout` while later ones still arrive.)
 
 pub mod filter;
+pub mod poll;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+use std::time::Duration;
 
 use notify::event::{EventKind, MetadataKind, ModifyKind};
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::config::{WatchBackend, WatchConfig};
 use crate::error::Error;
 use crate::event::Event;
 use filter::Filter;
+use poll::Poller;
 
 type Raw = notify::Result<notify::Event>;
 
 /// The running watcher. Dropping it stops watching.
 pub struct Watcher {
     _thread: thread::JoinHandle<()>,
+    /// Directories watched (or scanned, when polling).
     pub dirs: usize,
+    pub mode: Mode,
+}
+
+/// How changes are noticed.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Kernel notifications (inotify, FSEvents, kqueue).
+    Native,
+    /// Scans: `files` watched files, a scan took `scan`, then a `pause`.
+    Polling {
+        files: usize,
+        scan: Duration,
+        pause: Duration,
+    },
 }
 
 impl Watcher {
@@ -41,23 +59,30 @@ impl Watcher {
         tmp_dir: &Path,
         events: Sender<Event>,
     ) -> Result<Watcher, Error> {
+        let filter = Filter::new(config, root, tmp_dir);
+        if let WatchBackend::Poll(interval) = config.backend {
+            let poller = Poller::new(config.paths.clone(), filter, interval);
+            let (dirs, files, scan, pause) = (
+                poller.dirs(),
+                poller.files(),
+                poller.last_scan(),
+                poller.pause(),
+            );
+            let thread = poller
+                .spawn(events)
+                .map_err(|e| Error::io("cannot start the polling thread", e))?;
+            return Ok(Watcher {
+                _thread: thread,
+                dirs,
+                mode: Mode::Polling { files, scan, pause },
+            });
+        }
         let (raw_tx, raw_rx) = mpsc::channel::<Raw>();
-        let backend: Box<dyn notify::Watcher + Send> = match config.backend {
-            WatchBackend::Native => Box::new(
-                RecommendedWatcher::new(raw_tx, notify::Config::default())
-                    .map_err(|e| watch_error(root, e))?,
-            ),
-            WatchBackend::Poll(interval) => Box::new(
-                PollWatcher::new(
-                    raw_tx,
-                    notify::Config::default().with_poll_interval(interval),
-                )
-                .map_err(|e| watch_error(root, e))?,
-            ),
-        };
+        let backend = RecommendedWatcher::new(raw_tx, notify::Config::default())
+            .map_err(|e| watch_error(root, e))?;
         let mut state = State {
             backend,
-            filter: Filter::new(config, root, tmp_dir),
+            filter,
             gitignore: config.gitignore,
             dirs: 0,
         };
@@ -79,12 +104,13 @@ impl Watcher {
         Ok(Watcher {
             _thread: thread,
             dirs,
+            mode: Mode::Native,
         })
     }
 }
 
 struct State {
-    backend: Box<dyn notify::Watcher + Send>,
+    backend: RecommendedWatcher,
     filter: Filter,
     gitignore: bool,
     dirs: usize,
@@ -104,10 +130,7 @@ impl State {
                 continue;
             }
             let root = self.filter.root().to_path_buf();
-            let paths = changed
-                .into_iter()
-                .map(|p| p.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(p))
-                .collect();
+            let paths = changed.into_iter().map(|p| relative(&p, &root)).collect();
             if events.send(Event::FilesChanged(paths)).is_err() {
                 return;
             }
@@ -194,6 +217,16 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// A path as the user sees it: relative to the project, "." for the project itself (which also
+/// stands for "anything may have changed" after an event-queue overflow).
+pub fn relative(path: &Path, root: &Path) -> PathBuf {
+    match path.strip_prefix(root) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => path.to_path_buf(),
     }
 }
 
