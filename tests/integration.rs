@@ -8,6 +8,7 @@ mod cleanup;
 mod config_errors;
 mod debounce;
 mod demo;
+mod editors;
 mod first_run;
 mod handoff;
 mod restart;

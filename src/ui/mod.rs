@@ -21,10 +21,12 @@ use serde::Serialize;
 pub enum Message {
     Watching {
         addrs: Vec<String>,
+        #[serde(serialize_with = "lossy_paths")]
         paths: Vec<PathBuf>,
         dirs: usize,
     },
     Change {
+        #[serde(serialize_with = "lossy_paths")]
         paths: Vec<PathBuf>,
     },
     BuildStart {
@@ -312,6 +314,12 @@ fn describe(message: &Message) -> (String, Color) {
     }
 }
 
+/// Paths as JSON strings even when they are not valid UTF-8 (serde refuses those), with U+FFFD
+/// for the bytes that are not.
+fn lossy_paths<S: serde::Serializer>(paths: &[PathBuf], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
+}
+
 /// "src/main.go", "src/main.go and 2 more".
 pub fn summarize(paths: &[PathBuf]) -> String {
     match paths {
@@ -351,6 +359,17 @@ mod tests {
         assert_eq!(
             line,
             r#"{"event":"exit","pid":7,"code":null,"signal":"SIGKILL","ms":3}"#
+        );
+    }
+
+    #[test]
+    fn non_utf8_paths_still_serialize() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"src/caf\xe9 file.go"));
+        let line = serde_json::to_string(&Message::Change { paths: vec![odd] }).expect("json");
+        assert_eq!(
+            line,
+            "{\"event\":\"change\",\"paths\":[\"src/caf\u{fffd} file.go\"]}"
         );
     }
 

@@ -191,6 +191,19 @@ pub fn is_editor_temp(path: &Path) -> bool {
         || name.starts_with(".#")
         || name == ".DS_Store"
         || is_vim_probe(name)
+        || is_sed_temp(name)
+}
+
+/// GNU `sed -i` writes to `sedXXXXXX` (mkstemp) in the file's directory, then renames it over
+/// the file. Random names are told from words like "sediments" by the mix of cases and digits.
+fn is_sed_temp(name: &str) -> bool {
+    name.strip_prefix("sed").is_some_and(|rest| {
+        rest.len() == 6
+            && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            && rest
+                .chars()
+                .any(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    })
 }
 
 /// vim probes a directory's writability with a file named 4913, then 5036, 5159, ... if taken.
@@ -246,6 +259,8 @@ mod tests {
             assert!(!f.wants_file(Path::new(p)), "{p} should be ignored");
         }
         assert!(f.wants_file(Path::new("/p/4914")));
+        assert!(!f.wants_file(Path::new("/p/src/sed3Spit9")));
+        assert!(f.wants_file(Path::new("/p/src/sediments")));
         assert!(f.prunes_dir(Path::new("/p/.git")));
         assert!(f.prunes_dir(Path::new("/p/tmp")));
     }

@@ -9,6 +9,7 @@
 //! several batches still becomes one build. (notify-debouncer-full times each path separately
 //! and would release the first files of a long `git checkout` while later ones still arrive.)
 
+mod contents;
 pub mod filter;
 pub mod poll;
 
@@ -24,6 +25,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use crate::config::{WatchBackend, WatchConfig};
 use crate::error::Error;
 use crate::event::Event;
+use contents::Contents;
 use filter::Filter;
 use poll::Poller;
 
@@ -82,19 +84,29 @@ impl Watcher {
             .map_err(|e| watch_error(root, e))?;
         let mut state = State {
             backend,
+            roots: config.paths.clone(),
+            contents: Contents::default(),
+            initial_files: Vec::new(),
+            started: std::time::SystemTime::now(),
             filter,
             gitignore: config.gitignore,
             dirs: 0,
         };
         for path in &config.paths {
             if path.is_dir() {
-                state.watch_tree(path, &mut Vec::new())?;
+                let mut files = Vec::new();
+                state.watch_tree(path, &mut files)?;
+                state.initial_files.extend(files);
             } else {
                 state
                     .backend
                     .watch(path, RecursiveMode::NonRecursive)
                     .map_err(|e| watch_error(path, e))?;
             }
+        }
+        for parent in config.paths.iter().filter_map(|p| p.parent()) {
+            // Best effort: without it, only a recreated root goes unnoticed.
+            let _ = state.backend.watch(parent, RecursiveMode::NonRecursive);
         }
         let dirs = state.dirs;
         let thread = thread::Builder::new()
@@ -109,8 +121,28 @@ impl Watcher {
     }
 }
 
+/// The longest hot waits for git to release `.git/index.lock` before building anyway.
+const GIT_LOCK_CAP: Duration = Duration::from_secs(10);
+
+/// What one drain of the notification queue found.
+#[derive(Default)]
+struct Batch {
+    changed: BTreeSet<PathBuf>,
+    /// Paths created within this batch.
+    created: std::collections::HashSet<PathBuf>,
+    /// The kernel dropped events: anything may have changed.
+    overflow: bool,
+}
+
 struct State {
     backend: RecommendedWatcher,
+    /// The configured roots; their parents are watched too, so a root that is deleted and
+    /// recreated (`rm -rf src && git checkout src`) is picked up again.
+    roots: Vec<PathBuf>,
+    contents: Contents,
+    /// Files seen at startup, fingerprinted once the watch thread runs.
+    initial_files: Vec<PathBuf>,
+    started: std::time::SystemTime,
     filter: Filter,
     gitignore: bool,
     dirs: usize,
@@ -118,14 +150,31 @@ struct State {
 
 impl State {
     fn run(mut self, raw: Receiver<Raw>, events: Sender<Event>) {
+        // Changes made meanwhile wait in `raw`; files modified after startup are left out of the
+        // baseline so those changes are not mistaken for the old content.
+        let files = std::mem::take(&mut self.initial_files);
+        self.contents.baseline(&files, self.started);
+        drop(files);
         // Block for the first notification, then take whatever else is already queued, so a
         // storm becomes a few large batches rather than thousands of one-path messages.
         while let Ok(first) = raw.recv() {
-            let mut changed = BTreeSet::new();
-            self.handle(first, &mut changed, &events);
+            let mut batch = Batch::default();
+            self.handle(first, &mut batch, &events);
             while let Ok(next) = raw.try_recv() {
-                self.handle(next, &mut changed, &events);
+                self.handle(next, &mut batch, &events);
             }
+            // git holds .git/index.lock while it rewrites the tree: wait for it to finish (up to
+            // a cap, in case a crashed git left the lock behind), so a checkout is one build.
+            let lock = self.filter.root().join(".git/index.lock");
+            let waited = std::time::Instant::now();
+            while lock.exists() && waited.elapsed() < GIT_LOCK_CAP {
+                match raw.recv_timeout(Duration::from_millis(10)) {
+                    Ok(next) => self.handle(next, &mut batch, &events),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            let changed = self.settle(batch);
             if changed.is_empty() {
                 continue;
             }
@@ -137,7 +186,26 @@ impl State {
         }
     }
 
-    fn handle(&mut self, raw: Raw, changed: &mut BTreeSet<PathBuf>, events: &Sender<Event>) {
+    /// The batch's real changes: without files that came and went within it (an editor's or
+    /// `sed -i`'s temp file) and without files whose content is what it was.
+    fn settle(&mut self, batch: Batch) -> Vec<PathBuf> {
+        let Batch {
+            changed,
+            created,
+            overflow,
+        } = batch;
+        let mut out: Vec<PathBuf> = changed
+            .into_iter()
+            .filter(|p| !(created.contains(p) && std::fs::symlink_metadata(p).is_err()))
+            .filter(|p| self.contents.changed(p))
+            .collect();
+        if overflow {
+            out.push(self.filter.root().to_path_buf());
+        }
+        out
+    }
+
+    fn handle(&mut self, raw: Raw, batch: &mut Batch, events: &Sender<Event>) {
         let event = match raw {
             Ok(event) => event,
             Err(e) => {
@@ -147,7 +215,7 @@ impl State {
         };
         if event.need_rescan() {
             // The kernel queue overflowed: something changed, exactly what is unknown.
-            changed.insert(self.filter.root().to_path_buf());
+            batch.overflow = true;
             return;
         }
         let relevant = match event.kind {
@@ -164,21 +232,42 @@ impl State {
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
         );
         for path in event.paths {
+            if !self.roots.iter().any(|r| path.starts_with(r)) {
+                continue;
+            }
+            if self.roots.contains(&path)
+                && appeared
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            {
+                // A root came back: watch it again, and everything in it is new.
+                let mut found = Vec::new();
+                if let Err(e) = self.watch_tree(&path, &mut found) {
+                    let _ = events.send(Event::WatchFailed(e.to_string()));
+                }
+                batch.changed.extend(found);
+                continue;
+            }
             if Filter::is_ignore_file(&path) && self.gitignore {
                 if let Some(dir) = path.parent() {
                     self.filter.learn_dir(dir);
                 }
             }
-            if appeared && path.is_dir() {
+            // Symlinks are not followed (a link to a directory is just a changed entry), so a
+            // link loop cannot make the walk go round.
+            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            if appeared && is_dir {
                 if !self.filter.prunes_dir(&path) {
                     let mut found = Vec::new();
                     if let Err(e) = self.watch_tree(&path, &mut found) {
                         let _ = events.send(Event::WatchFailed(e.to_string()));
                     }
-                    changed.extend(found);
+                    batch.changed.extend(found);
                 }
             } else if self.filter.wants_file(&path) {
-                changed.insert(path);
+                if matches!(event.kind, EventKind::Create(_)) {
+                    batch.created.insert(path.clone());
+                }
+                batch.changed.insert(path);
             }
         }
     }

@@ -14,6 +14,7 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::contents::Contents;
 use super::filter::Filter;
 use crate::event::Event;
 
@@ -37,6 +38,7 @@ pub struct Poller {
     snapshot: Snapshot,
     interval: Duration,
     last_scan: Duration,
+    contents: Contents,
 }
 
 impl Poller {
@@ -48,8 +50,16 @@ impl Poller {
             snapshot: Snapshot::new(),
             interval,
             last_scan: Duration::ZERO,
+            contents: Contents::default(),
         };
+        let started = std::time::SystemTime::now();
         poller.scan();
+        let files: Vec<PathBuf> = poller
+            .snapshot
+            .iter()
+            .flat_map(|(dir, files)| files.keys().map(move |name| dir.join(name)))
+            .collect();
+        poller.contents.baseline(&files, started);
         poller
     }
 
@@ -74,7 +84,9 @@ impl Poller {
         thread::Builder::new().name("poll".into()).spawn(move || {
             loop {
                 thread::sleep(self.pause());
-                let changed = self.scan();
+                let mut changed = self.scan();
+                // A new mtime with the same bytes (touch, "save all") is no change.
+                changed.retain(|p| self.contents.changed(p));
                 if !changed.is_empty() {
                     let root = self.filter.root().to_path_buf();
                     let paths = changed

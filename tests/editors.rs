@@ -1,0 +1,245 @@
+//! What editors, formatters and git actually do to files: one build per save, none for a save
+//! that changes nothing, and the file stays watched afterwards.
+
+use std::fs;
+use std::process::Command;
+
+use crate::support::*;
+
+/// A project watching src/ with hot started and its first app up.
+fn started() -> (Project, Hot) {
+    let project = Project::python_app(AppOpts::default());
+    project.write("src/main.go", "package main // v0\n");
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    hot.wait("start");
+    (project, hot)
+}
+
+/// Asserts the next change event lists exactly `paths`, then waits for its build.
+fn one_change(hot: &mut Hot, paths: &[&str]) {
+    let change = hot.wait("change");
+    assert_eq!(
+        change["paths"],
+        serde_json::json!(paths),
+        "{}",
+        hot.transcript()
+    );
+    hot.wait("build_ok");
+}
+
+/// Proves that nothing before it triggered a build: the next change lists only the barrier.
+fn barrier(project: &Project, hot: &mut Hot, n: u32) {
+    project.write("src/version.txt", &format!("barrier {n}\n"));
+    one_change(hot, &["src/version.txt"]);
+}
+
+fn save_twice(save: impl Fn(&Project, &str)) {
+    let (project, mut hot) = started();
+    for n in 1..=2 {
+        save(&project, &format!("package main // v{n}\n"));
+        one_change(&mut hot, &["src/main.go"]);
+    }
+    barrier(&project, &mut hot, 1);
+    assert_eq!(
+        hot.count("build_start"),
+        4,
+        "startup, two saves, the barrier:\n{}",
+        hot.transcript()
+    );
+}
+
+#[test]
+fn vim_atomic_save_builds_once_and_keeps_watching() {
+    save_twice(|p, content| {
+        // vim: probe the directory with 4913, rename the file to a backup, write anew, fsync,
+        // remove the backup.
+        fs::write(p.path("src/4913"), "").expect("probe");
+        fs::remove_file(p.path("src/4913")).expect("probe");
+        fs::rename(p.path("src/main.go"), p.path("src/main.go~")).expect("backup");
+        fs::write(p.path("src/main.go"), content).expect("write");
+        fs::File::open(p.path("src/main.go"))
+            .and_then(|f| f.sync_all())
+            .expect("fsync");
+        fs::remove_file(p.path("src/main.go~")).expect("rm backup");
+    });
+}
+
+#[test]
+fn jetbrains_safe_write_builds_once() {
+    save_twice(|p, content| {
+        fs::write(p.path("src/main.go___jb_tmp___"), content).expect("tmp");
+        fs::rename(p.path("src/main.go"), p.path("src/main.go___jb_old___")).expect("old");
+        fs::rename(p.path("src/main.go___jb_tmp___"), p.path("src/main.go")).expect("swap");
+        fs::remove_file(p.path("src/main.go___jb_old___")).expect("rm old");
+    });
+}
+
+#[test]
+fn vscode_in_place_write_builds_once() {
+    save_twice(|p, content| fs::write(p.path("src/main.go"), content).expect("write"));
+}
+
+#[test]
+fn sed_in_place_builds_once_without_its_temp_file() {
+    save_twice(|p, content| {
+        let version = content.trim_start_matches("package main // ").trim();
+        let status = Command::new("sed")
+            .args(["-i", &format!("s|// v.*|// {version}|")])
+            .arg(p.path("src/main.go"))
+            .status()
+            .expect("sed");
+        assert!(status.success());
+    });
+}
+
+#[test]
+fn touch_chmod_and_identical_rewrites_do_not_build() {
+    let (project, mut hot) = started();
+    let main = project.path("src/main.go");
+    assert!(
+        Command::new("touch")
+            .arg(&main)
+            .status()
+            .expect("touch")
+            .success()
+    );
+    assert!(
+        Command::new("chmod")
+            .arg("600")
+            .arg(&main)
+            .status()
+            .expect("chmod")
+            .success()
+    );
+    fs::write(&main, "package main // v0\n").expect("same bytes");
+    barrier(&project, &mut hot, 1);
+    // A changed file rewritten with its new content again: still nothing.
+    fs::write(&main, "package main // v1\n").expect("write");
+    one_change(&mut hot, &["src/main.go"]);
+    fs::write(&main, "package main // v1\n").expect("same bytes");
+    barrier(&project, &mut hot, 2);
+    assert_eq!(hot.count("build_start"), 4, "{}", hot.transcript());
+}
+
+#[test]
+fn git_checkout_of_hundreds_of_files_builds_once_after_git_is_done() {
+    let git = |project: &Project, args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&project.dir)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let project = Project::python_app(AppOpts::default());
+    project.write(".gitignore", "tmp/\n");
+    for i in 0..300 {
+        project.write(&format!("src/pkg{}/f{i}.go", i % 10), "package a\n");
+    }
+    git(&project, &["init", "-q"]);
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "-qm", "a"]);
+    git(&project, &["checkout", "-qb", "other"]);
+    for i in 0..300 {
+        project.write(&format!("src/pkg{}/f{i}.go", i % 10), "package b\n");
+        project.write(&format!("src/newdir{}/g{i}.go", i % 7), "package c\n");
+    }
+    fs::remove_dir_all(project.path("src/pkg9")).expect("rm");
+    git(&project, &["add", "-A"]);
+    git(&project, &["commit", "-qm", "b"]);
+    git(&project, &["checkout", "-q", "main"]);
+
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    hot.wait("start");
+    git(&project, &["checkout", "-q", "other"]);
+    let change = hot.wait("change");
+    let n = change["paths"].as_array().map_or(0, Vec::len);
+    assert!(
+        n >= 600,
+        "one change event for the whole checkout, got {n} paths"
+    );
+    hot.wait("build_ok");
+    // New directories are watched.
+    project.write("src/newdir3/after.go", "package c\n");
+    one_change(&mut hot, &["src/newdir3/after.go"]);
+    assert_eq!(hot.count("build_start"), 3, "{}", hot.transcript());
+}
+
+#[test]
+fn a_deleted_and_recreated_root_is_watched_again() {
+    let (project, mut hot) = started();
+    fs::remove_dir_all(project.path("src")).expect("rm src");
+    hot.wait("change");
+    hot.wait("build_failed");
+    project.write("src/version.txt", "5\n");
+    let change = hot.wait("change");
+    assert!(
+        change["paths"]
+            .as_array()
+            .is_some_and(|p| p.contains(&serde_json::json!("src/version.txt"))),
+        "{change}"
+    );
+    hot.wait("build_ok");
+    project.write("src/version.txt", "6\n");
+    one_change(&mut hot, &["src/version.txt"]);
+}
+
+#[test]
+fn odd_file_names_and_symlink_loops_do_not_break_watching() {
+    use std::os::unix::ffi::OsStrExt;
+    let (project, mut hot) = started();
+    let odd = project
+        .dir
+        .join(std::ffi::OsStr::from_bytes(b"src/caf\xe9 with space.go"));
+    fs::write(&odd, "x").expect("non-UTF-8 name");
+    let change = hot.wait("change");
+    assert_eq!(
+        change["paths"],
+        serde_json::json!(["src/caf\u{fffd} with space.go"])
+    );
+    hot.wait("build_ok");
+    // New entries are a change; what matters is that hot neither loops nor stops watching.
+    std::os::unix::fs::symlink(project.path("src"), project.path("src/loop"))
+        .expect("symlink loop");
+    std::os::unix::fs::symlink("/nonexistent", project.path("src/dangling")).expect("dangling");
+    hot.wait("change");
+    hot.wait("build_ok");
+    fs::create_dir_all(project.path("src/after link")).expect("mkdir");
+    project.write("src/after link/x.go", "x");
+    one_change(&mut hot, &["src/after link/x.go"]);
+    barrier(&project, &mut hot, 1);
+}
+
+#[test]
+fn file_names_never_reach_a_shell() {
+    let project = Project::python_app(AppOpts {
+        build: "printf '%s' \"$HOT_CHANGED\" > tmp/changed.txt; cp src/version.txt tmp/version.txt",
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    hot.wait("start");
+    let evil = "src/$(touch PWNED);`touch PWNED2`.go";
+    project.write(evil, "x");
+    one_change(&mut hot, &[evil]);
+    assert_eq!(project.read("tmp/changed.txt"), evil);
+    assert!(
+        !project.path("PWNED").exists()
+            && !project.path("src/PWNED").exists()
+            && !project.path("PWNED2").exists()
+    );
+}
