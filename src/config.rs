@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use crate::error::Error;
 use crate::listen::{ListenAddr, ListenSpec};
+use crate::supervise::Restart;
 
 pub const FILE_NAME: &str = ".hot.toml";
 
@@ -91,6 +92,7 @@ pub struct RunSection {
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout_ms: Option<u64>,
     pub env_files: Option<Vec<Spanned<String>>>,
+    pub restart: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,6 +185,7 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     /// dotenv files read before every start (KEY=VALUE lines), below `env`.
     pub env_files: Vec<PathBuf>,
+    pub restart: Restart,
 }
 
 /// What the environment and the command line set on top of the file.
@@ -233,6 +236,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("run.env_files", Kind::List),
     ("run.stop_signal", Kind::Str),
     ("run.stop_timeout_ms", Kind::Int),
+    ("run.restart", Kind::Str),
     ("once.probe", Kind::Str),
     ("once.probe_path", Kind::Str),
     ("once.timeout_ms", Kind::Int),
@@ -349,6 +353,7 @@ impl ConfigFile {
                 stop_signal: top.run.stop_signal.or(self.run.stop_signal),
                 stop_timeout_ms: top.run.stop_timeout_ms.or(self.run.stop_timeout_ms),
                 env_files: top.run.env_files.or(self.run.env_files),
+                restart: top.run.restart.or(self.run.restart),
             },
             once: OnceSection {
                 probe: top.once.probe.or(self.once.probe),
@@ -729,6 +734,19 @@ impl Resolver<'_> {
             })?,
             None => Signal::SIGTERM,
         };
+        let restart = match r.restart.as_ref().map(|r| r.get_ref().as_str()) {
+            None | Some("never") => Restart::Never,
+            Some("on-failure") => Restart::OnFailure,
+            Some("always") => Restart::Always,
+            Some(other) => {
+                let span = r.restart.as_ref().map_or(0..0, Spanned::span);
+                return Err(self.error(
+                    span,
+                    "run.restart",
+                    format!("{other:?}: expected \"never\", \"on-failure\" or \"always\""),
+                ));
+            }
+        };
         let mut args = args.to_vec();
         args.extend(app_args.iter().cloned());
         Ok(Some(RunConfig {
@@ -739,6 +757,7 @@ impl Resolver<'_> {
             stop_timeout: r
                 .stop_timeout_ms
                 .map_or(DEFAULT_STOP_TIMEOUT, Duration::from_millis),
+            restart,
             env_files: r
                 .env_files
                 .unwrap_or_default()
@@ -885,24 +904,17 @@ mod tests {
         );
         let c = c.expect(".hot.toml.example must be a valid config");
         assert!(c.run.is_some());
-        for key in [
-            "listen",
-            "paths",
-            "include_ext",
-            "include",
-            "exclude",
-            "gitignore",
-            "debounce_ms",
-            "poll",
-            "poll_interval_ms",
-            "cmd",
-            "tmp_dir",
-            "env",
-            "stop_signal",
-            "stop_timeout_ms",
-        ] {
+        // Every key a flag can set is a key of the file: all must be documented, in their section.
+        for key in key_names() {
+            let (section, leaf) = key.split_once('.').unwrap_or(("", key));
+            let in_section = match text.find(&format!("[{section}]")) {
+                _ if section.is_empty() => text.split("\n[").next().unwrap_or(""),
+                Some(at) => text[at..].split("\n[").next().unwrap_or(""),
+                None => panic!("section [{section}] is missing from .hot.toml.example"),
+            };
             assert!(
-                text.contains(&format!("{key} =")),
+                in_section.contains(&format!("\n{leaf} ="))
+                    || in_section.contains(&format!("# {leaf} =")),
                 "`{key}` is not documented in .hot.toml.example"
             );
         }

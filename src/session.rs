@@ -18,7 +18,7 @@ use crate::event::{Event, Key};
 use crate::listen::Listeners;
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
-use crate::supervise::{self, Effect, Policy, Supervisor};
+use crate::supervise::{self, Effect, Policy, Restart, Supervisor};
 use crate::ui::{self, Message, Reporter, keys, millis};
 use crate::watch::{Mode, Watcher};
 
@@ -81,6 +81,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
 
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
+    supervise::process::become_subreaper();
     let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let watcher = Watcher::start(&config.watch, &root, &config.tmp_dir, events.clone())?;
     // Before `watching`, so a key pressed once hot says it is watching is never line-buffered.
@@ -115,6 +116,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             .as_ref()
             .map_or(Duration::ZERO, |r| r.stop_timeout),
         build_grace: BUILD_CANCEL_GRACE,
+        restart: config.run.as_ref().map_or(Restart::Never, |r| r.restart),
     };
     let mut supervisor = Supervisor::new(policy);
     let mut session = Session {
@@ -214,7 +216,17 @@ impl Session {
             }
             Event::AppExited(outcome) => {
                 let Some(app) = self.app.take() else { return };
-                self.retire(app.group);
+                // Also whatever the app started that escaped its group, before the next app
+                // needs the port.
+                let keep: Vec<u32> = [
+                    Some(self.guard.pid()),
+                    self.build.as_ref().map(|b| b.group.pid()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                supervise::process::clean_up_after(app.group, &keep);
+                self.guard.remove(app.group.pid());
                 self.reporter.report(&Message::Exit {
                     pid: app.group.pid(),
                     code: outcome.code,
@@ -242,6 +254,7 @@ impl Session {
             .as_ref()
             .map_or(Signal::SIGTERM, |r| r.stop_signal);
         match effect {
+            Effect::Note(message) => self.reporter.note(message),
             Effect::ReportChange { paths } => {
                 if self.config.ui.clear_on_rebuild {
                     self.reporter.clear_screen();
@@ -348,5 +361,6 @@ impl Drop for Session {
         if let Some(app) = &self.app {
             app.group.kill();
         }
+        supervise::process::reap_adopted(&[self.guard.pid()]);
     }
 }

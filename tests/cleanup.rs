@@ -136,3 +136,36 @@ fn kill_9_during_a_build_leaves_no_build_behind() {
         group_members(build).is_empty()
     });
 }
+
+#[test]
+fn a_grandchild_that_escapes_with_setsid_dies_at_every_app_stop() {
+    let project = Project::python_app(AppOpts {
+        env: vec![("APP_ESCAPE", "1")],
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    let first = hot.wait("start")["pid"].as_u64().expect("pid");
+    let escaped = project.app_info(first)["escaped"]
+        .as_u64()
+        .expect("escaped pid");
+    assert!(!process_gone(escaped));
+    // It really left the app's group.
+    assert!(!group_members(first).contains(&escaped));
+
+    project.write("src/version.txt", "2\n");
+    hot.wait_for("exit", |e| e["pid"] == first);
+    let second = hot.wait("start")["pid"].as_u64().expect("pid");
+    wait_until("the escaped grandchild to be stopped with its app", || {
+        process_gone(escaped)
+    });
+    let escaped_again = project.app_info(second)["escaped"]
+        .as_u64()
+        .expect("escaped pid");
+
+    hot.signal(libc::SIGTERM);
+    hot.wait_exit();
+    wait_until("the second escapee to be gone when hot exits", || {
+        process_gone(escaped_again)
+    });
+}

@@ -36,6 +36,10 @@ impl Guard {
         Ok(Guard { child, pipe })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Records a process group to kill should `hot` die.
     pub fn add(&mut self, pgid: u32) {
         self.send(&format!("+{pgid}\n"));

@@ -28,10 +28,40 @@ pub struct Policy {
     pub stop_timeout: Duration,
     /// Grace for a cancelled build: short, but enough for a toolchain to remove its temp files.
     pub build_grace: Duration,
+    /// What to do when the app exits on its own.
+    pub restart: Restart,
 }
+
+/// `[run] restart`: whether an app that exits on its own is started again (with exponential
+/// backoff, so a crash loop does not spin) or waits for the next change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+impl Restart {
+    fn wants(self, outcome: &Outcome) -> bool {
+        match self {
+            Restart::Never => false,
+            Restart::OnFailure => !outcome.success(),
+            Restart::Always => true,
+        }
+    }
+}
+
+/// First and longest wait before restarting an app that exited on its own.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// An app that ran this long before exiting is not crash-looping: start over from the first wait.
+const HEALTHY_RUN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Tell the user something the Supervisor decided.
+    Note(String),
     /// Tell the user which changes the next build or restart is for.
     ReportChange {
         paths: Vec<PathBuf>,
@@ -125,6 +155,12 @@ pub struct Supervisor {
     start_when_down: bool,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
+    /// When the current app was started.
+    up_since: Option<Instant>,
+    /// Start the app again at this time (after it exited on its own).
+    retry_at: Option<Instant>,
+    /// The next wait before such a restart.
+    backoff: Duration,
 }
 
 impl Supervisor {
@@ -136,18 +172,21 @@ impl Supervisor {
             app: AppState::Down,
             start_when_down: false,
             shutdown: None,
+            up_since: None,
+            retry_at: None,
+            backoff: BACKOFF_FIRST,
         }
     }
 
     /// The first effects of a session: build, or start the app straight away.
-    pub fn start(&mut self, _now: Instant) -> Vec<Effect> {
+    pub fn start(&mut self, now: Instant) -> Vec<Effect> {
         if self.policy.has_build {
             self.build = BuildState::Running;
             vec![Effect::StartBuild {
                 changes: Vec::new(),
             }]
         } else {
-            self.start_app()
+            self.start_app(now)
         }
     }
 
@@ -166,7 +205,10 @@ impl Supervisor {
             AppState::Stopping { kill_at } => kill_at,
             _ => None,
         };
-        [quiet, build_kill, app_kill].into_iter().flatten().min()
+        [quiet, build_kill, app_kill, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Handles one event (or none, when a deadline passed) and returns what to do.
@@ -209,10 +251,30 @@ impl Supervisor {
                     effects.extend(self.restart_app(now));
                 }
             }
-            Event::AppExited(_) => {
-                self.app = AppState::Down;
-                if std::mem::take(&mut self.start_when_down) && self.shutdown.is_none() {
-                    effects.extend(self.start_app());
+            Event::AppExited(outcome) => {
+                let was = std::mem::replace(&mut self.app, AppState::Down);
+                if self.shutdown.is_some() {
+                    return;
+                }
+                if std::mem::take(&mut self.start_when_down) {
+                    effects.extend(self.start_app(now));
+                } else if was == AppState::Up && self.policy.restart.wants(&outcome) {
+                    let ran = self
+                        .up_since
+                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                    if ran >= HEALTHY_RUN {
+                        self.backoff = BACKOFF_FIRST;
+                    }
+                    self.retry_at = Some(now + self.backoff);
+                    effects.push(Effect::Note(format!(
+                        "starting the app again in {} ms",
+                        self.backoff.as_millis()
+                    )));
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                } else if was == AppState::Up {
+                    effects.push(Effect::Note(
+                        "the app exited; waiting for a change (r restarts it now)".into(),
+                    ));
                 }
             }
             Event::Signalled(signal) => self.on_signal(signal, now, effects),
@@ -246,6 +308,15 @@ impl Supervisor {
     }
 
     fn on_time(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if self.retry_at.is_some_and(|at| now >= at) {
+            self.retry_at = None;
+            if self.app == AppState::Down
+                && self.build == BuildState::Idle
+                && self.shutdown.is_none()
+            {
+                effects.extend(self.start_app(now));
+            }
+        }
         if let BuildState::Cancelling { kill_at: Some(at) } = self.build {
             if now >= at {
                 self.build = BuildState::Cancelling { kill_at: None };
@@ -327,7 +398,7 @@ impl Supervisor {
             return Vec::new();
         }
         match self.app {
-            AppState::Down => self.start_app(),
+            AppState::Down => self.start_app(now),
             AppState::Up => {
                 self.app = AppState::Stopping {
                     kill_at: Some(now + self.policy.stop_timeout),
@@ -344,11 +415,13 @@ impl Supervisor {
         }
     }
 
-    fn start_app(&mut self) -> Vec<Effect> {
+    fn start_app(&mut self, now: Instant) -> Vec<Effect> {
         if !self.policy.has_app {
             return Vec::new();
         }
         self.app = AppState::Up;
+        self.up_since = Some(now);
+        self.retry_at = None;
         vec![Effect::StartApp]
     }
 }
@@ -376,6 +449,7 @@ mod tests {
             has_app: true,
             stop_timeout: STOP,
             build_grace: GRACE,
+            restart: Restart::Never,
         }
     }
 
@@ -404,11 +478,11 @@ mod tests {
         Event::FilesChanged(vec![PathBuf::from(p)])
     }
 
-    /// The effects that act, without the report of which changes triggered them.
+    /// The effects that act, without the reports for the user.
     fn acts(effects: Vec<Effect>) -> Vec<Effect> {
         effects
             .into_iter()
-            .filter(|e| !matches!(e, Effect::ReportChange { .. }))
+            .filter(|e| !matches!(e, Effect::ReportChange { .. } | Effect::Note(_)))
             .collect()
     }
 
@@ -551,10 +625,54 @@ mod tests {
     fn crashed_app_waits_for_a_change() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        assert_eq!(s.step(Some(exited()), t0), []);
+        assert_eq!(acts(s.step(Some(exited()), t0)), []);
+        assert_eq!(
+            s.next_deadline(),
+            None,
+            "no restart is scheduled by default"
+        );
         s.step(Some(changed("a.go")), t0);
         s.step(None, t0 + DEBOUNCE);
         assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
+    }
+
+    #[test]
+    fn crash_loop_restarts_with_exponential_backoff() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(Policy {
+            restart: Restart::OnFailure,
+            ..policy(true)
+        });
+        s.start(t0);
+        s.step(Some(ok()), t0);
+        let crashed = || {
+            Event::AppExited(Outcome {
+                code: Some(1),
+                signal: None,
+            })
+        };
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            acts(s.step(Some(crashed()), now));
+            let at = s.next_deadline().expect("a restart is scheduled");
+            waits.push(at - now);
+            assert_eq!(s.step(None, at - Duration::from_millis(1)), []);
+            assert_eq!(s.step(None, at), [Effect::StartApp]);
+            now = at;
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600]);
+        // A clean exit is not a failure: no restart.
+        assert_eq!(acts(s.step(Some(exited()), now)), []);
+        assert_eq!(s.next_deadline(), None);
+        // After a long healthy run, the backoff starts over.
+        s.step(Some(changed("a.go")), now);
+        s.step(None, now + DEBOUNCE);
+        s.step(Some(ok()), now + DEBOUNCE);
+        let later = now + Duration::from_secs(60);
+        acts(s.step(Some(crashed()), later));
+        assert_eq!(s.next_deadline(), Some(later + Duration::from_millis(100)));
     }
 
     #[test]

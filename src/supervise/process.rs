@@ -109,3 +109,70 @@ fn reap(mut child: Child, events: Sender<Event>, on_exit: fn(Outcome) -> Event) 
     };
     let _ = events.send(on_exit(outcome));
 }
+
+/// Makes `hot` the reaper of orphans among its descendants (Linux), so that a process that
+/// escaped its group with `setsid` and lost its parent is still `hot`'s to stop.
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+}
+
+/// After a group's leader exited: kills what is left of the group, then every process `hot`
+/// adopted as subreaper (descendants that left the group with `setsid`), and reaps them, so the
+/// next app finds the port free and nothing is orphaned. `keep` are `hot`'s own children.
+pub fn clean_up_after(group: ProcessGroup, keep: &[u32]) {
+    group.kill();
+    #[cfg(target_os = "linux")]
+    {
+        use std::time::{Duration, Instant};
+        // Members of the group die asynchronously; their setsid'd children are adopted as they
+        // do. Keep collecting until the group is gone (bounded: a process in uninterruptible
+        // sleep may take longer, and the next pass will find it).
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            reap_adopted(keep);
+            if killpg(group.leader, None) == Err(Errno::ESRCH) || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        reap_adopted(keep);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = keep;
+}
+
+/// Kills and reaps `hot`'s children that it did not start itself (adopted orphans).
+#[cfg(target_os = "linux")]
+pub fn reap_adopted(keep: &[u32]) {
+    for pid in children().into_iter().filter(|p| !keep.contains(p)) {
+        let pid = Pid::from_raw(pid as i32);
+        // Its own group too: a setsid'd daemon leads a group that may hold more processes.
+        let _ = killpg(pid, Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+/// The direct children of this process, from /proc/self/task/*/children.
+#[cfg(target_os = "linux")]
+fn children() -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn reap_adopted(_keep: &[u32]) {}

@@ -6,6 +6,7 @@ Behaviour by environment variable (set in the test project's .hot.toml [run] env
   APP_INFO_DIR      directory where it writes <pid>.json describing its environment and fds
   APP_IGNORE_TERM   "1": ignore SIGTERM (hot must SIGKILL it after stop_timeout_ms)
   APP_SPAWN_CHILD   "1": start a `sleep` child in its process group and record its pid
+  APP_ESCAPE        "1": start a grandchild that calls setsid and is orphaned
   APP_SABOTAGE      "1": on stop, leave the inherited listener non-blocking and shut down, as
                     careless servers do; hot must hand the next app a clean one
 Without LISTEN_FDS (or with a LISTEN_PID that is not its own) it serves nothing and sleeps.
@@ -68,6 +69,12 @@ def main():
     if os.environ.get("APP_SPAWN_CHILD") == "1":
         child = subprocess.Popen(["sleep", "1000"])
         info["child"] = child.pid
+    if os.environ.get("APP_ESCAPE") == "1":
+        # A grandchild in its own session (setsid), whose parent exits at once: it leaves the
+        # app's process group and is orphaned, like a daemonizing helper.
+        middle = subprocess.Popen(["sh", "-c", "setsid sleep 1000 & echo $!; exit 0"], stdout=subprocess.PIPE, text=True)
+        info["escaped"] = int(middle.stdout.readline().strip())
+        middle.wait()
     info_dir = os.environ.get("APP_INFO_DIR")
     if info_dir:
         os.makedirs(info_dir, exist_ok=True)
