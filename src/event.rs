@@ -20,6 +20,14 @@ pub enum Event {
     WatchFailed(String),
     /// A key pressed at the terminal.
     Key(Key),
+    /// The config file was written (the app loop reloads it).
+    ConfigChanged,
+    /// The config was reloaded: rebuild and restart under the new rules.
+    Reconfigured {
+        policy: crate::supervise::Policy,
+        /// The config file, relative to the project, reported as the trigger.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

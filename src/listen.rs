@@ -88,7 +88,7 @@ impl fmt::Display for ListenAddr {
 }
 
 /// One configured socket: where, and the name it gets in `LISTEN_FDNAMES`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenSpec {
     pub addr: ListenAddr,
     pub name: String,
@@ -108,6 +108,7 @@ impl ListenSpec {
 /// A bound, listening socket `hot` holds.
 #[derive(Debug)]
 pub struct Listener {
+    spec: ListenSpec,
     fd: OwnedFd,
     name: String,
     /// The real address, with port 0 resolved: "127.0.0.1:41234" or "unix:/abs/path".
@@ -117,6 +118,12 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Whether this socket is what `spec` asks for: the same entry, or the address it is bound
+    /// to (a port 0 that got a port, written out after the fact).
+    fn serves(&self, spec: &ListenSpec) -> bool {
+        self.spec == *spec || self.bound == spec.addr.to_string()
+    }
+
     /// Brings back a listener that an app shut down.
     ///
     /// `listen()` again would do for a port given explicitly, but Linux releases a port that
@@ -169,6 +176,43 @@ impl Listeners {
             listeners.sockets.push(bind_one(spec)?);
         }
         Ok(listeners)
+    }
+
+    /// Moves to a new `listen` list, keeping (not re-binding) every socket that stays, so its
+    /// queued connections and its port survive. On error nothing changes.
+    pub fn rebind(&mut self, specs: &[ListenSpec]) -> Result<(), Error> {
+        let mut fresh = Listeners::default();
+        for spec in specs
+            .iter()
+            .filter(|s| !self.sockets.iter().any(|l| l.serves(s)))
+        {
+            fresh.sockets.push(bind_one(spec)?);
+        }
+        let mut old: Vec<Option<Listener>> = std::mem::take(&mut self.sockets)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut fresh: Vec<Option<Listener>> = std::mem::take(&mut fresh.sockets)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for spec in specs {
+            let take = |pool: &mut Vec<Option<Listener>>| {
+                pool.iter_mut()
+                    .find(|l| l.as_ref().is_some_and(|l| l.serves(spec)))
+                    .and_then(Option::take)
+            };
+            if let Some(mut listener) = take(&mut old).or_else(|| take(&mut fresh)) {
+                listener.name = spec.name.clone();
+                listener.spec = spec.clone();
+                self.sockets.push(listener);
+            }
+        }
+        // Sockets no longer listed close here, removing their socket files.
+        drop(Listeners {
+            sockets: old.into_iter().flatten().collect(),
+        });
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -298,6 +342,7 @@ fn bind_one(spec: &ListenSpec) -> Result<Listener, Error> {
     drop(socket);
 
     Ok(Listener {
+        spec: spec.clone(),
         fd,
         name: spec.name.clone(),
         bound,

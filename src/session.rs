@@ -30,6 +30,22 @@ pub struct Prepared {
     pub root: PathBuf,
     pub config: Config,
     pub listeners: Listeners,
+    /// How to load the config again, and which file to watch for that.
+    pub loader: Loader,
+}
+
+/// Everything needed to load the settings again when the config file changes.
+pub struct Loader {
+    root: PathBuf,
+    file_arg: Option<PathBuf>,
+    overrides: Overrides,
+    pub file: PathBuf,
+}
+
+impl Loader {
+    pub fn load(&self) -> Result<(Config, Source), Error> {
+        Config::load(&self.root, self.file_arg.as_deref(), &self.overrides)
+    }
 }
 
 /// Moves to `-C DIR`, loads the settings (saying where they came from), creates the tmp dir and
@@ -40,7 +56,17 @@ pub fn prepare(cli: &Cli, reporter: &Reporter) -> Result<Prepared, Error> {
         keys: cli.key_overrides(),
         app_args: cli.app_args.clone(),
     };
-    let (config, source) = Config::load(&root, cli.config.as_deref(), &overrides)?;
+    let loader = Loader {
+        root: root.clone(),
+        file_arg: cli.config.clone(),
+        file: root.join(
+            cli.config
+                .as_deref()
+                .unwrap_or(std::path::Path::new(FILE_NAME)),
+        ),
+        overrides,
+    };
+    let (config, source) = loader.load()?;
     if let Source::Detected(stack) = source {
         reporter.note(format!(
             "no {FILE_NAME}: using {stack} defaults; `hot init` writes them out"
@@ -58,6 +84,7 @@ pub fn prepare(cli: &Cli, reporter: &Reporter) -> Result<Prepared, Error> {
         root,
         config,
         listeners,
+        loader,
     })
 }
 
@@ -77,51 +104,30 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         root,
         config,
         listeners,
+        loader,
     } = prepare(&cli, &reporter)?;
 
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
     supervise::process::become_subreaper();
     let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
-    let watcher = Watcher::start(&config.watch, &root, &config.tmp_dir, events.clone())?;
+    let watcher = Watcher::start(
+        &config.watch,
+        &root,
+        &config.tmp_dir,
+        &loader.file,
+        events.clone(),
+    )?;
     // Before `watching`, so a key pressed once hot says it is watching is never line-buffered.
     let keyboard = keys::listen(events.clone());
-    reporter.report(&Message::Watching {
-        addrs: listeners.addrs(),
-        paths: config
-            .watch
-            .paths
-            .iter()
-            .map(|p| crate::watch::relative(p, &root))
-            .collect(),
-        dirs: watcher.dirs,
-    });
-    if let Mode::Polling { files, scan, pause } = watcher.mode {
-        reporter.note(format!(
-            "polling {files} files every {} (a scan takes {}; polling never uses more than 2 % of a core)",
-            ui::human(millis(pause)),
-            ui::human(millis(scan))
-        ));
-    }
-    if keyboard.is_some() {
-        reporter.key_hint();
-    }
-
-    let policy = Policy {
-        debounce: config.watch.debounce,
-        has_build: config.build.is_some(),
-        has_app: config.run.is_some(),
-        stop_timeout: config
-            .run
-            .as_ref()
-            .map_or(Duration::ZERO, |r| r.stop_timeout),
-        build_grace: BUILD_CANCEL_GRACE,
-        restart: config.run.as_ref().map_or(Restart::Never, |r| r.restart),
-    };
-    let mut supervisor = Supervisor::new(policy);
+    let mut supervisor = Supervisor::new(policy(&config));
     let mut session = Session {
+        config_text: std::fs::read(&loader.file).ok(),
+        loader,
+        root,
         config,
         listeners,
+        watcher,
         reporter,
         events,
         guard,
@@ -129,6 +135,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         app: None,
         _keyboard: keyboard,
     };
+    session.announce();
+    if session._keyboard.is_some() {
+        session.reporter.key_hint();
+    }
 
     let mut effects = supervisor.start(Instant::now());
     loop {
@@ -150,10 +160,29 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
                 Err(_) => unreachable_disconnect(),
             },
         };
+        let event = match event {
+            Some(Event::ConfigChanged) => session.reload(),
+            other => other,
+        };
         if let Some(event) = &event {
             session.observe(event);
         }
         effects = supervisor.step(event, Instant::now());
+    }
+}
+
+/// What the Supervisor needs to know of a config.
+fn policy(config: &Config) -> Policy {
+    Policy {
+        debounce: config.watch.debounce,
+        has_build: config.build.is_some(),
+        has_app: config.run.is_some(),
+        stop_timeout: config
+            .run
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.stop_timeout),
+        build_grace: BUILD_CANCEL_GRACE,
+        restart: config.run.as_ref().map_or(Restart::Never, |r| r.restart),
     }
 }
 
@@ -183,8 +212,13 @@ pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
 
 /// The edges' state: the processes that exist right now, and the means to report.
 struct Session {
+    loader: Loader,
+    /// The config file's bytes when last loaded, to ignore saves that change nothing.
+    config_text: Option<Vec<u8>>,
+    root: PathBuf,
     config: Config,
     listeners: Listeners,
+    watcher: Watcher,
     reporter: Reporter,
     events: Sender<Event>,
     guard: Guard,
@@ -195,6 +229,84 @@ struct Session {
 }
 
 impl Session {
+    /// The `watching` line: addresses, paths, and how changes are noticed.
+    fn announce(&self) {
+        self.reporter.report(&Message::Watching {
+            addrs: self.listeners.addrs(),
+            paths: self
+                .config
+                .watch
+                .paths
+                .iter()
+                .map(|p| crate::watch::relative(p, &self.root))
+                .collect(),
+            dirs: self.watcher.dirs,
+        });
+        if let Mode::Polling { files, scan, pause } = self.watcher.mode {
+            self.reporter.note(format!(
+                "polling {files} files every {} (a scan takes {}; polling never uses more than 2 % of a core)",
+                ui::human(millis(pause)),
+                ui::human(millis(scan))
+            ));
+        }
+    }
+
+    /// Loads the config file again. A valid one replaces the running config (sockets are kept
+    /// unless `listen` changed) and becomes `Reconfigured`; an invalid one is reported and the
+    /// running config and app stay as they are.
+    fn reload(&mut self) -> Option<Event> {
+        let text = std::fs::read(&self.loader.file).ok();
+        if text == self.config_text {
+            return None;
+        }
+        self.config_text = text;
+        let keeping = "hot keeps the running configuration and app";
+        let (config, _) = match self.loader.load() {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.reporter
+                    .warn(format!("{e}\n{keeping}; fix the file to reload it"));
+                return None;
+            }
+        };
+        if let Err(e) = std::fs::create_dir_all(&config.tmp_dir) {
+            self.reporter.warn(format!(
+                "cannot create {}: {e}; {keeping}",
+                config.tmp_dir.display()
+            ));
+            return None;
+        }
+        let watcher = match Watcher::start(
+            &config.watch,
+            &self.root,
+            &config.tmp_dir,
+            &self.loader.file,
+            self.events.clone(),
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                self.reporter.warn(format!("{e}; {keeping}"));
+                return None;
+            }
+        };
+        if config.listen != self.config.listen {
+            if let Err(e) = self.listeners.rebind(&config.listen) {
+                self.reporter.warn(format!("{e}; {keeping}"));
+                return None;
+            }
+        }
+        self.watcher = watcher;
+        self.config = config;
+        let file = crate::watch::relative(&self.loader.file, &self.root);
+        self.reporter
+            .note(format!("{} changed: reloaded", file.display()));
+        self.announce();
+        Some(Event::Reconfigured {
+            policy: policy(&self.config),
+            file,
+        })
+    }
+
     /// Reports an event and retires the process it is about.
     fn observe(&mut self, event: &Event) {
         match event {
@@ -236,7 +348,11 @@ impl Session {
             }
             Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
             Event::Key(Key::Clear) => self.reporter.clear_screen(),
-            Event::FilesChanged(_) | Event::Signalled(_) | Event::Key(_) => {}
+            Event::FilesChanged(_)
+            | Event::Signalled(_)
+            | Event::Key(_)
+            | Event::ConfigChanged
+            | Event::Reconfigured { .. } => {}
         }
     }
 

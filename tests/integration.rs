@@ -11,4 +11,5 @@ mod demo;
 mod editors;
 mod first_run;
 mod handoff;
+mod reload;
 mod restart;

@@ -19,7 +19,7 @@ use crate::error::exit;
 use crate::event::{Event, Key, Outcome};
 
 /// Timing and shape of the session: what the Supervisor needs from the config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub debounce: Duration,
     pub has_build: bool,
@@ -243,6 +243,14 @@ impl Supervisor {
                 }
             }
             Event::Key(Key::Quit) => self.on_stop_request(exit::OK, now, effects),
+            Event::Reconfigured { policy, file } => {
+                if self.shutdown.is_none() {
+                    self.policy = policy;
+                    self.queue(vec![file], now, true, effects);
+                }
+            }
+            // The app loop turns this into `Reconfigured` once the new config is valid.
+            Event::ConfigChanged => {}
             Event::Key(Key::Clear) => {}
             Event::BuildFinished(outcome) => {
                 let was = self.build;

@@ -31,12 +31,32 @@ use poll::Poller;
 
 type Raw = notify::Result<notify::Event>;
 
+/// What the watch thread receives: a notification, or `None` when the Watcher is dropped.
+type Msg = Option<Raw>;
+
 /// The running watcher. Dropping it stops watching.
 pub struct Watcher {
-    _thread: thread::JoinHandle<()>,
+    stop: Stop,
     /// Directories watched (or scanned, when polling).
     pub dirs: usize,
     pub mode: Mode,
+}
+
+/// How a Watcher's thread is told to end.
+enum Stop {
+    Native(Sender<Msg>),
+    Polling(std::sync::Arc<std::sync::atomic::AtomicBool>),
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        match &self.stop {
+            Stop::Native(tx) => {
+                let _ = tx.send(None);
+            }
+            Stop::Polling(flag) => flag.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    }
 }
 
 /// How changes are noticed.
@@ -55,36 +75,50 @@ pub enum Mode {
 impl Watcher {
     /// Watches `config.paths` and sends batches of relevant changes to `events`. Returns once
     /// every directory is watched, so any change after this call is seen.
+    ///
+    /// A change to `config_file` is reported as `Event::ConfigChanged`, never as a file change.
     pub fn start(
         config: &WatchConfig,
         root: &Path,
         tmp_dir: &Path,
+        config_file: &Path,
         events: Sender<Event>,
     ) -> Result<Watcher, Error> {
         let filter = Filter::new(config, root, tmp_dir);
         if let WatchBackend::Poll(interval) = config.backend {
-            let poller = Poller::new(config.paths.clone(), filter, interval);
+            let poller = Poller::new(
+                config.paths.clone(),
+                filter,
+                interval,
+                config_file.to_path_buf(),
+            );
             let (dirs, files, scan, pause) = (
                 poller.dirs(),
                 poller.files(),
                 poller.last_scan(),
                 poller.pause(),
             );
-            let thread = poller
-                .spawn(events)
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            poller
+                .spawn(events, stop.clone())
                 .map_err(|e| Error::io("cannot start the polling thread", e))?;
             return Ok(Watcher {
-                _thread: thread,
+                stop: Stop::Polling(stop),
                 dirs,
                 mode: Mode::Polling { files, scan, pause },
             });
         }
-        let (raw_tx, raw_rx) = mpsc::channel::<Raw>();
-        let backend = RecommendedWatcher::new(raw_tx, notify::Config::default())
+        let (raw_tx, raw_rx) = mpsc::channel::<Msg>();
+        let notify_tx = raw_tx.clone();
+        let handler = move |raw: Raw| {
+            let _ = notify_tx.send(Some(raw));
+        };
+        let backend = RecommendedWatcher::new(handler, notify::Config::default())
             .map_err(|e| watch_error(root, e))?;
         let mut state = State {
             backend,
             roots: config.paths.clone(),
+            config_file: config_file.to_path_buf(),
             contents: Contents::default(),
             initial_files: Vec::new(),
             started: std::time::SystemTime::now(),
@@ -104,17 +138,20 @@ impl Watcher {
                     .map_err(|e| watch_error(path, e))?;
             }
         }
+        if let Some(dir) = config_file.parent() {
+            let _ = state.backend.watch(dir, RecursiveMode::NonRecursive);
+        }
         for parent in config.paths.iter().filter_map(|p| p.parent()) {
             // Best effort: without it, only a recreated root goes unnoticed.
             let _ = state.backend.watch(parent, RecursiveMode::NonRecursive);
         }
         let dirs = state.dirs;
-        let thread = thread::Builder::new()
+        thread::Builder::new()
             .name("watch".into())
             .spawn(move || state.run(raw_rx, events))
             .map_err(|e| Error::io("cannot start the watcher thread", e))?;
         Ok(Watcher {
-            _thread: thread,
+            stop: Stop::Native(raw_tx),
             dirs,
             mode: Mode::Native,
         })
@@ -132,6 +169,8 @@ struct Batch {
     created: std::collections::HashSet<PathBuf>,
     /// The kernel dropped events: anything may have changed.
     overflow: bool,
+    /// The config file changed.
+    config: bool,
 }
 
 struct State {
@@ -139,6 +178,7 @@ struct State {
     /// The configured roots; their parents are watched too, so a root that is deleted and
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
     roots: Vec<PathBuf>,
+    config_file: PathBuf,
     contents: Contents,
     /// Files seen at startup, fingerprinted once the watch thread runs.
     initial_files: Vec<PathBuf>,
@@ -149,7 +189,7 @@ struct State {
 }
 
 impl State {
-    fn run(mut self, raw: Receiver<Raw>, events: Sender<Event>) {
+    fn run(mut self, raw: Receiver<Msg>, events: Sender<Event>) {
         // Changes made meanwhile wait in `raw`; files modified after startup are left out of the
         // baseline so those changes are not mistaken for the old content.
         let files = std::mem::take(&mut self.initial_files);
@@ -157,10 +197,11 @@ impl State {
         drop(files);
         // Block for the first notification, then take whatever else is already queued, so a
         // storm becomes a few large batches rather than thousands of one-path messages.
-        while let Ok(first) = raw.recv() {
+        while let Ok(Some(first)) = raw.recv() {
             let mut batch = Batch::default();
             self.handle(first, &mut batch, &events);
             while let Ok(next) = raw.try_recv() {
+                let Some(next) = next else { return };
                 self.handle(next, &mut batch, &events);
             }
             // git holds .git/index.lock while it rewrites the tree: wait for it to finish (up to
@@ -169,10 +210,14 @@ impl State {
             let waited = std::time::Instant::now();
             while lock.exists() && waited.elapsed() < GIT_LOCK_CAP {
                 match raw.recv_timeout(Duration::from_millis(10)) {
-                    Ok(next) => self.handle(next, &mut batch, &events),
+                    Ok(Some(next)) => self.handle(next, &mut batch, &events),
+                    Ok(None) => return,
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
+            }
+            if batch.config && events.send(Event::ConfigChanged).is_err() {
+                return;
             }
             let changed = self.settle(batch);
             if changed.is_empty() {
@@ -193,6 +238,7 @@ impl State {
             changed,
             created,
             overflow,
+            ..
         } = batch;
         let mut out: Vec<PathBuf> = changed
             .into_iter()
@@ -232,6 +278,10 @@ impl State {
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
         );
         for path in event.paths {
+            if path == self.config_file {
+                batch.config = true;
+                continue;
+            }
             if !self.roots.iter().any(|r| path.starts_with(r)) {
                 continue;
             }

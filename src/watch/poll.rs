@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,6 +31,23 @@ struct Stamp {
     ino: u64,
 }
 
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            size: meta.size(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    std::fs::metadata(path).ok().map(|m| Stamp::of(&m))
+}
+
 /// One scan's view: the files of each directory.
 type Snapshot = HashMap<PathBuf, HashMap<OsString, Stamp>>;
 
@@ -39,11 +58,18 @@ pub struct Poller {
     interval: Duration,
     last_scan: Duration,
     contents: Contents,
+    config_file: PathBuf,
+    config_stamp: Option<Stamp>,
 }
 
 impl Poller {
     /// Takes the first snapshot (so a change right after this returns is seen).
-    pub fn new(roots: Vec<PathBuf>, filter: Filter, interval: Duration) -> Poller {
+    pub fn new(
+        roots: Vec<PathBuf>,
+        filter: Filter,
+        interval: Duration,
+        config_file: PathBuf,
+    ) -> Poller {
         let mut poller = Poller {
             roots,
             filter,
@@ -51,6 +77,8 @@ impl Poller {
             interval,
             last_scan: Duration::ZERO,
             contents: Contents::default(),
+            config_stamp: stamp(&config_file),
+            config_file,
         };
         let started = std::time::SystemTime::now();
         poller.scan();
@@ -80,11 +108,26 @@ impl Poller {
         self.interval.max(self.last_scan * IDLE_PER_BUSY)
     }
 
-    pub fn spawn(mut self, events: Sender<Event>) -> std::io::Result<thread::JoinHandle<()>> {
+    pub fn spawn(
+        mut self,
+        events: Sender<Event>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<thread::JoinHandle<()>> {
         thread::Builder::new().name("poll".into()).spawn(move || {
             loop {
                 thread::sleep(self.pause());
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let config_stamp = stamp(&self.config_file);
+                if config_stamp != self.config_stamp {
+                    self.config_stamp = config_stamp;
+                    if events.send(Event::ConfigChanged).is_err() {
+                        return;
+                    }
+                }
                 let mut changed = self.scan();
+                changed.retain(|p| *p != self.config_file);
                 // A new mtime with the same bytes (touch, "save all") is no change.
                 changed.retain(|p| self.contents.changed(p));
                 if !changed.is_empty() {
@@ -126,15 +169,7 @@ impl Poller {
                     }
                 } else if self.filter.wants_file(&path) {
                     if let Ok(meta) = entry.metadata() {
-                        let stamp = Stamp {
-                            mtime_ns: meta
-                                .mtime()
-                                .saturating_mul(1_000_000_000)
-                                .saturating_add(meta.mtime_nsec()),
-                            size: meta.size(),
-                            ino: meta.ino(),
-                        };
-                        files.insert(entry.file_name(), stamp);
+                        files.insert(entry.file_name(), Stamp::of(&meta));
                     }
                 }
             }
@@ -187,7 +222,12 @@ mod tests {
             backend: WatchBackend::Poll(Duration::from_secs(1)),
         };
         let filter = Filter::new(&config, &dir, &dir.join("tmp"));
-        let mut poller = Poller::new(vec![dir.clone()], filter, Duration::from_secs(1));
+        let mut poller = Poller::new(
+            vec![dir.clone()],
+            filter,
+            Duration::from_secs(1),
+            dir.join(".hot.toml"),
+        );
         assert_eq!(poller.files(), 2);
         std::fs::write(dir.join("src/a.go"), "changed, longer").expect("write");
         std::fs::remove_file(dir.join("src/b.go")).expect("rm");
