@@ -4,7 +4,9 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Sender;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -23,7 +25,19 @@ pub struct BuildJob {
     pub started: Instant,
     /// Set once hot asked it to stop; its exit is then a cancellation, not a failure.
     pub cancelled: bool,
+    output: Output,
 }
+
+/// The build's output: passed through to the terminal as it comes, its end kept to explain a
+/// failure.
+#[derive(Debug, Default)]
+struct Output {
+    tail: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// How much of the build's output is kept.
+const TAIL_BYTES: usize = 64 << 10;
 
 impl BuildJob {
     /// Starts the build. Changed paths reach it only through `HOT_CHANGED` (newline-separated),
@@ -32,7 +46,7 @@ impl BuildJob {
         config: &BuildConfig,
         root: &std::path::Path,
         changes: &[PathBuf],
-        output: Option<&Terminal>,
+        terminal: &Terminal,
         events: Sender<Event>,
     ) -> io::Result<BuildJob> {
         let mut cmd = Command::new("sh");
@@ -49,25 +63,49 @@ impl BuildJob {
             .collect();
         cmd.env("HOT_CHANGED", changed.join("\n"));
         cmd.envs(&config.env);
-        if output.is_some() {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Through hot rather than inherited: printed below the live status line instead of over
+        // it, and its end kept to explain a failure. Compilers see a pipe, so ask the common
+        // ones for colour when hot itself is on a terminal.
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if terminal.is_tty() {
+            for (var, value) in [("CARGO_TERM_COLOR", "always"), ("CLICOLOR_FORCE", "1")] {
+                if std::env::var_os(var).is_none() {
+                    cmd.env(var, value);
+                }
+            }
         }
         let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, Event::BuildFinished)?;
-        if let Some(terminal) = output {
-            // With a live status line, the build's output is printed below it rather than
-            // over it.
-            for pipe in pipes {
-                let terminal = terminal.clone();
+        let mut output = Output::default();
+        for pipe in pipes {
+            let (terminal, tail) = (terminal.clone(), output.tail.clone());
+            output.readers.push(
                 std::thread::Builder::new()
                     .name("build-output".into())
-                    .spawn(move || forward(pipe, &terminal))?;
-            }
+                    .spawn(move || forward(pipe, &terminal, &tail))?,
+            );
         }
         Ok(BuildJob {
             group,
             started: Instant::now(),
             cancelled: false,
+            output,
         })
+    }
+
+    /// The end of the build's output, once it is all read (or `wait` has passed: a daemon the
+    /// build started may hold the pipe open).
+    pub fn output_tail(&self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while self.output.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let tail = self
+            .output
+            .tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&tail).into_owned()
     }
 
     /// Asks the build to stop with `signal`, so toolchains can remove their temp files.
@@ -77,12 +115,24 @@ impl BuildJob {
     }
 }
 
-fn forward(mut pipe: impl io::Read, terminal: &Terminal) {
+fn forward(mut pipe: impl io::Read, terminal: &Terminal, tail: &Mutex<Vec<u8>>) {
     let mut buf = [0u8; 8192];
     while let Ok(n) = pipe.read(&mut buf) {
         if n == 0 {
             return;
         }
         terminal.print(&buf[..n]);
+        if let Ok(mut tail) = tail.lock() {
+            tail.extend_from_slice(&buf[..n]);
+            if tail.len() > 2 * TAIL_BYTES {
+                let cut = tail.len() - TAIL_BYTES;
+                tail.drain(..cut);
+            }
+        }
     }
+}
+
+/// Whether a failed build failed because the app's running binary could not be overwritten.
+pub fn blocked_by_running_binary(output: &str) -> bool {
+    output.contains("Text file busy") || output.contains("ETXTBSY")
 }

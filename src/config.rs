@@ -34,6 +34,7 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1000);
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub listen: Option<Vec<Spanned<ListenEntry>>>,
+    pub listen_mode: Option<Spanned<String>>,
     #[serde(default)]
     pub watch: WatchSection,
     #[serde(default)]
@@ -220,6 +221,7 @@ enum Kind {
 /// (`HOT_BUILD_CMD`).
 const KEYS: &[(&str, Kind)] = &[
     ("listen", Kind::List),
+    ("listen_mode", Kind::Str),
     ("watch.paths", Kind::List),
     ("watch.include_ext", Kind::List),
     ("watch.include", Kind::List),
@@ -332,6 +334,7 @@ impl ConfigFile {
     fn overlay(self, top: ConfigFile) -> ConfigFile {
         ConfigFile {
             listen: top.listen.or(self.listen),
+            listen_mode: top.listen_mode.or(self.listen_mode),
             watch: WatchSection {
                 paths: top.watch.paths.or(self.watch.paths),
                 include_ext: top.watch.include_ext.or(self.watch.include_ext),
@@ -509,7 +512,30 @@ impl Resolver<'_> {
 
     fn resolve(&self, file: ConfigFile, overrides: &Overrides) -> Result<Config, Error> {
         let root = self.root.to_path_buf();
-        let listen = self.listen(file.listen)?;
+        let mode = match &file.listen_mode {
+            None => crate::listen::DEFAULT_UNIX_MODE,
+            Some(m) => {
+                let digits = m.get_ref().trim().trim_start_matches("0o");
+                u32::from_str_radix(digits, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| {
+                        self.error(
+                            m.span(),
+                            "listen_mode",
+                            format!(
+                                "{:?}: expected octal permission bits like \"0600\" or \"0660\"",
+                                m.get_ref()
+                            ),
+                        )
+                    })?
+            }
+        };
+        let listen: Vec<ListenSpec> = self
+            .listen(file.listen)?
+            .into_iter()
+            .map(|s| s.with_mode(mode))
+            .collect();
 
         let tmp_dir = match &file.build.tmp_dir {
             Some(t) if t.get_ref().trim().is_empty() => {
@@ -917,6 +943,64 @@ mod tests {
                     || in_section.contains(&format!("# {leaf} =")),
                 "`{key}` is not documented in .hot.toml.example"
             );
+        }
+    }
+
+    /// Fuzz-style: truncated, spliced and randomly mutated configs never panic the loader;
+    /// every failure is a config or usage error (exit status 2).
+    #[test]
+    fn random_and_truncated_toml_never_panics() {
+        let example = include_str!("../.hot.toml.example");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet: Vec<char> =
+            "[]{}=\"',.#\n :0123456789abcdefghijklmnopqrstuvwxyz_-\\\u{e9}\u{1F600}\t"
+                .chars()
+                .collect();
+        let mut cases: Vec<String> = (0..example.len())
+            .step_by(7)
+            .map(|n| {
+                let cut = (0..=n)
+                    .rev()
+                    .find(|i| example.is_char_boundary(*i))
+                    .unwrap_or(0);
+                example[..cut].to_owned()
+            })
+            .collect();
+        for _ in 0..3000 {
+            let mut text: Vec<char> = example.chars().collect();
+            for _ in 0..(next() % 8 + 1) {
+                let at = (next() as usize) % (text.len() + 1);
+                match next() % 3 {
+                    0 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    1 => text.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    _ if at < text.len() => text[at] = alphabet[(next() as usize) % alphabet.len()],
+                    _ => {}
+                }
+            }
+            cases.push(text.into_iter().collect());
+        }
+        for _ in 0..500 {
+            let len = (next() % 200) as usize;
+            cases.push(
+                (0..len)
+                    .map(|_| alphabet[(next() as usize) % alphabet.len()])
+                    .collect(),
+            );
+        }
+        for text in &cases {
+            match Config::from_toml(root, Path::new(".hot.toml"), text, &Overrides::default()) {
+                Ok(_) | Err(Error::Config { .. }) | Err(Error::Usage(_)) => {}
+                Err(other) => panic!("unexpected error kind {other:?} for:\n{text}"),
+            }
         }
     }
 }

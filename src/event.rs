@@ -12,6 +12,8 @@ pub enum Event {
     FilesChanged(Vec<PathBuf>),
     /// The build process (and its group leader) exited.
     BuildFinished(Outcome),
+    /// The build failed only because the app's running binary could not be overwritten.
+    BuildBlocked,
     /// The app's process exited.
     AppExited(Outcome),
     /// `hot` received SIGINT, SIGTERM or SIGHUP.
@@ -20,6 +22,8 @@ pub enum Event {
     WatchFailed(String),
     /// A key pressed at the terminal.
     Key(Key),
+    /// The answer to `Effect::CheckContents`: the paths whose content really changed.
+    ContentsChecked { changed: Vec<PathBuf> },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,
     /// The config was reloaded: rebuild and restart under the new rules.

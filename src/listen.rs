@@ -92,7 +92,12 @@ impl fmt::Display for ListenAddr {
 pub struct ListenSpec {
     pub addr: ListenAddr,
     pub name: String,
+    /// Permission bits of a unix socket file.
+    pub mode: u32,
 }
+
+/// Unix sockets are private to the user who runs hot unless `listen_mode` says otherwise.
+pub const DEFAULT_UNIX_MODE: u32 = 0o600;
 
 impl ListenSpec {
     pub fn new(addr: ListenAddr, name: Option<String>, index: usize) -> ListenSpec {
@@ -101,7 +106,15 @@ impl ListenSpec {
             (_, 0) => "http".to_owned(),
             _ => format!("http{index}"),
         });
-        ListenSpec { addr, name }
+        ListenSpec {
+            addr,
+            name,
+            mode: DEFAULT_UNIX_MODE,
+        }
+    }
+
+    pub fn with_mode(self, mode: u32) -> ListenSpec {
+        ListenSpec { mode, ..self }
     }
 }
 
@@ -134,7 +147,7 @@ impl Listener {
         let fresh = match &self.socket_file {
             Some(path) => {
                 let _ = std::fs::remove_file(path);
-                bind_unix(path).map_err(io::Error::other)?
+                bind_unix(path, self.spec.mode).map_err(io::Error::other)?
             }
             None => {
                 let addr: SocketAddr = self.bound.parse().map_err(io::Error::other)?;
@@ -321,7 +334,10 @@ fn bind_one(spec: &ListenSpec) -> Result<Listener, Error> {
             };
             (socket, None)
         }
-        ListenAddr::Unix(path) => (bind_unix(path).map_err(fail)?, Some(path.clone())),
+        ListenAddr::Unix(path) => (
+            bind_unix(path, spec.mode).map_err(fail)?,
+            Some(path.clone()),
+        ),
     };
 
     let bound = match &socket_file {
@@ -381,7 +397,7 @@ fn explain_tcp(e: io::Error, addr: SocketAddr) -> String {
     }
 }
 
-fn bind_unix(path: &Path) -> Result<Socket, String> {
+fn bind_unix(path: &Path, mode: u32) -> Result<Socket, String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(format!("the directory {} does not exist", dir.display()));
@@ -416,8 +432,7 @@ fn bind_unix(path: &Path) -> Result<Socket, String> {
         ),
         _ => e.to_string(),
     })?;
-    // Only the user who runs hot may connect, as with any other dev server socket.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| e.to_string())?;
     socket.listen(libc::SOMAXCONN).map_err(|e| e.to_string())?;
     Ok(socket)

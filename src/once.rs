@@ -117,7 +117,13 @@ impl Smoke {
         let Some(build) = &self.config.build else {
             return Ok(None);
         };
-        let job = match BuildJob::start(build, &self.config.root, &[], None, self.events.clone()) {
+        let job = match BuildJob::start(
+            build,
+            &self.config.root,
+            &[],
+            self.reporter.terminal(),
+            self.events.clone(),
+        ) {
             Ok(job) => job,
             Err(e) => {
                 self.reporter

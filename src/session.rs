@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::build::BuildJob;
+use crate::build::{self, BuildJob};
 use crate::cli::Cli;
 use crate::config::{Config, FILE_NAME, Overrides, Source};
 use crate::error::Error;
@@ -164,9 +164,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Some(Event::ConfigChanged) => session.reload(),
             other => other,
         };
-        if let Some(event) = &event {
-            session.observe(event);
-        }
+        let event = match event {
+            Some(event) => session.observe(&event).or(Some(event)),
+            None => None,
+        };
         effects = supervisor.step(event, Instant::now());
     }
 }
@@ -231,6 +232,9 @@ struct Session {
 impl Session {
     /// The `watching` line: addresses, paths, and how changes are noticed.
     fn announce(&self) {
+        if let Some(why) = &self.watcher.fallback {
+            self.reporter.warn(why.clone());
+        }
         self.reporter.report(&Message::Watching {
             addrs: self.listeners.addrs(),
             paths: self
@@ -308,12 +312,29 @@ impl Session {
     }
 
     /// Reports an event and retires the process it is about.
-    fn observe(&mut self, event: &Event) {
+    ///
+    /// A build that failed only because the app's running binary could not be overwritten
+    /// ("text file busy") comes back as `BuildBlocked`, for the Supervisor to stop the app and
+    /// build again.
+    fn observe(&mut self, event: &Event) -> Option<Event> {
         match event {
             Event::BuildFinished(outcome) => {
-                let Some(job) = self.build.take() else { return };
+                let job = self.build.take()?;
                 self.retire(job.group);
                 let ms = millis(job.started.elapsed());
+                if !outcome.success()
+                    && !job.cancelled
+                    && self.app.is_some()
+                    && build::blocked_by_running_binary(
+                        &job.output_tail(Duration::from_millis(200)),
+                    )
+                {
+                    self.reporter.warn(
+                        "the build could not overwrite the running app's binary (text file busy): \
+                         stopping the app and building again",
+                    );
+                    return Some(Event::BuildBlocked);
+                }
                 self.reporter.report(&if job.cancelled {
                     Message::BuildCancelled { ms }
                 } else if outcome.success() {
@@ -327,7 +348,7 @@ impl Session {
                 });
             }
             Event::AppExited(outcome) => {
-                let Some(app) = self.app.take() else { return };
+                let app = self.app.take()?;
                 // Also whatever the app started that escaped its group, before the next app
                 // needs the port.
                 let keep: Vec<u32> = [
@@ -352,8 +373,11 @@ impl Session {
             | Event::Signalled(_)
             | Event::Key(_)
             | Event::ConfigChanged
-            | Event::Reconfigured { .. } => {}
+            | Event::Reconfigured { .. }
+            | Event::ContentsChecked { .. }
+            | Event::BuildBlocked => {}
         }
+        None
     }
 
     /// The leader exited: kill whatever it left in its group, and stop guarding it.
@@ -371,6 +395,16 @@ impl Session {
             .map_or(Signal::SIGTERM, |r| r.stop_signal);
         match effect {
             Effect::Note(message) => self.reporter.note(message),
+            Effect::CheckContents { paths } => {
+                let changed = match self.watcher.contents.lock() {
+                    Ok(mut contents) => paths
+                        .into_iter()
+                        .filter(|p| contents.changed(&self.root.join(p)))
+                        .collect(),
+                    Err(_) => paths,
+                };
+                let _ = self.events.send(Event::ContentsChecked { changed });
+            }
             Effect::ReportChange { paths } => {
                 if self.config.ui.clear_on_rebuild {
                     self.reporter.clear_screen();
@@ -381,12 +415,11 @@ impl Session {
                 let Some(build) = &self.config.build else {
                     return None;
                 };
-                let output = self.reporter.live().then(|| self.reporter.terminal());
                 match BuildJob::start(
                     build,
                     &self.config.root,
                     &changes,
-                    output,
+                    self.reporter.terminal(),
                     self.events.clone(),
                 ) {
                     Ok(job) => {

@@ -127,3 +127,22 @@ fn example_config_is_valid_for_hot_itself() {
     hot.signal(libc::SIGTERM);
     assert_eq!(hot.wait_exit().code(), Some(143));
 }
+
+#[test]
+fn truncated_configs_exit_2_without_a_panic() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.hot.toml.example"))
+            .expect("example");
+    for cut in [40, 333, 777, 1201] {
+        let cut = (0..=cut.min(example.len()))
+            .rev()
+            .find(|i| example.is_char_boundary(*i))
+            .unwrap_or(0);
+        let text = &example[..cut];
+        let project = Project::new();
+        project.write(".hot.toml", text);
+        let (status, output) = run_to_exit(&project.dir, &[]);
+        assert!(!output.contains("panicked"), "{output}");
+        assert_eq!(status.code(), Some(2), "cut at {cut}:\n{output}");
+    }
+}

@@ -9,6 +9,8 @@ mod config_errors;
 mod debounce;
 mod demo;
 mod editors;
+mod environment;
+mod faults;
 mod first_run;
 mod handoff;
 mod reload;

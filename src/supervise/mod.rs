@@ -62,6 +62,11 @@ const HEALTHY_RUN: Duration = Duration::from_secs(10);
 pub enum Effect {
     /// Tell the user something the Supervisor decided.
     Note(String),
+    /// Compare these paths' contents with what they were; answered by `ContentsChecked`.
+    /// Done once the burst is quiet, so a file half-way through being written is never judged.
+    CheckContents {
+        paths: Vec<PathBuf>,
+    },
     /// Tell the user which changes the next build or restart is for.
     ReportChange {
         paths: Vec<PathBuf>,
@@ -153,6 +158,10 @@ pub struct Supervisor {
     app: AppState,
     /// Start the app as soon as the current one is down (a restart in progress).
     start_when_down: bool,
+    /// Build as soon as the app is down (its binary blocked the build).
+    build_when_down: bool,
+    /// A content check is out: act on its answer, not on the clock.
+    checking: bool,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
     /// When the current app was started.
@@ -171,6 +180,8 @@ impl Supervisor {
             build: BuildState::Idle,
             app: AppState::Down,
             start_when_down: false,
+            build_when_down: false,
+            checking: false,
             shutdown: None,
             up_since: None,
             retry_at: None,
@@ -195,7 +206,7 @@ impl Supervisor {
         let quiet = self
             .pending
             .as_ref()
-            .filter(|_| self.build == BuildState::Idle)
+            .filter(|_| self.build == BuildState::Idle && !self.checking)
             .map(|p| p.due(self.policy.debounce));
         let build_kill = match self.build {
             BuildState::Cancelling { kill_at } => kill_at,
@@ -243,6 +254,17 @@ impl Supervisor {
                 }
             }
             Event::Key(Key::Quit) => self.on_stop_request(exit::OK, now, effects),
+            Event::ContentsChecked { changed } => {
+                self.checking = false;
+                if !changed.is_empty() && self.shutdown.is_none() {
+                    if self.build == BuildState::Idle {
+                        self.act_on(changed, now, effects);
+                    } else {
+                        // A new change started a build meanwhile: fold these into the next one.
+                        self.queue(changed, now, false, effects);
+                    }
+                }
+            }
             Event::Reconfigured { policy, file } => {
                 if self.shutdown.is_none() {
                     self.policy = policy;
@@ -259,12 +281,30 @@ impl Supervisor {
                     effects.extend(self.restart_app(now));
                 }
             }
+            Event::BuildBlocked => {
+                self.build = BuildState::Idle;
+                if self.shutdown.is_none() && self.app == AppState::Up {
+                    self.app = AppState::Stopping {
+                        kill_at: Some(now + self.policy.stop_timeout),
+                    };
+                    self.build_when_down = true;
+                    effects.push(Effect::StopApp {
+                        reason: StopReason::Restart,
+                    });
+                }
+            }
             Event::AppExited(outcome) => {
                 let was = std::mem::replace(&mut self.app, AppState::Down);
                 if self.shutdown.is_some() {
                     return;
                 }
-                if std::mem::take(&mut self.start_when_down) {
+                if std::mem::take(&mut self.build_when_down) {
+                    // The build needs the binary the app was running: build now, then start.
+                    self.build = BuildState::Running;
+                    effects.push(Effect::StartBuild {
+                        changes: Vec::new(),
+                    });
+                } else if std::mem::take(&mut self.start_when_down) {
                     effects.extend(self.start_app(now));
                 } else if was == AppState::Up && self.policy.restart.wants(&outcome) {
                     let ran = self
@@ -341,21 +381,31 @@ impl Supervisor {
             .pending
             .as_ref()
             .is_some_and(|p| now >= p.due(self.policy.debounce));
-        if quiet && self.build == BuildState::Idle && self.shutdown.is_none() {
-            let changes: Vec<PathBuf> = self
-                .pending
-                .take()
-                .map(|p| p.paths.into_iter().collect())
-                .unwrap_or_default();
-            effects.push(Effect::ReportChange {
-                paths: changes.clone(),
-            });
-            if self.policy.has_build {
-                self.build = BuildState::Running;
-                effects.push(Effect::StartBuild { changes });
+        if quiet && self.build == BuildState::Idle && !self.checking && self.shutdown.is_none() {
+            let Some(pending) = self.pending.take() else {
+                return;
+            };
+            let paths: Vec<PathBuf> = pending.paths.into_iter().collect();
+            if pending.now {
+                // Asked for (a key, a reloaded config): no content to compare.
+                self.act_on(paths, now, effects);
             } else {
-                effects.extend(self.restart_app(now));
+                self.checking = true;
+                effects.push(Effect::CheckContents { paths });
             }
+        }
+    }
+
+    /// Builds (or restarts the app) for `changes`.
+    fn act_on(&mut self, changes: Vec<PathBuf>, now: Instant, effects: &mut Vec<Effect>) {
+        effects.push(Effect::ReportChange {
+            paths: changes.clone(),
+        });
+        if self.policy.has_build {
+            self.build = BuildState::Running;
+            effects.push(Effect::StartBuild { changes });
+        } else {
+            effects.extend(self.restart_app(now));
         }
     }
 
@@ -486,6 +536,52 @@ mod tests {
         Event::FilesChanged(vec![PathBuf::from(p)])
     }
 
+    /// Steps to `at`, answering a content check (if one is asked) with "all of them changed".
+    fn tick(s: &mut Supervisor, at: Instant) -> Vec<Effect> {
+        let mut effects = s.step(None, at);
+        if let Some(pos) = effects
+            .iter()
+            .position(|e| matches!(e, Effect::CheckContents { .. }))
+        {
+            let Effect::CheckContents { paths } = effects.remove(pos) else {
+                unreachable!()
+            };
+            effects.extend(s.step(Some(Event::ContentsChecked { changed: paths }), at));
+        }
+        effects
+    }
+
+    #[test]
+    fn changes_whose_content_is_the_same_do_nothing() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        assert_eq!(
+            s.step(None, t0 + DEBOUNCE),
+            [Effect::CheckContents {
+                paths: vec![PathBuf::from("a.go")]
+            }]
+        );
+        assert_eq!(
+            s.next_deadline(),
+            None,
+            "waiting for the check, not for time"
+        );
+        assert_eq!(
+            s.step(
+                Some(Event::ContentsChecked { changed: vec![] }),
+                t0 + DEBOUNCE
+            ),
+            []
+        );
+        // A real change afterwards still builds.
+        s.step(Some(changed("a.go")), t0 + DEBOUNCE);
+        assert!(matches!(
+            acts(tick(&mut s, t0 + DEBOUNCE * 2)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
+    }
+
     /// The effects that act, without the reports for the user.
     fn acts(effects: Vec<Effect>) -> Vec<Effect> {
         effects
@@ -513,8 +609,8 @@ mod tests {
         }
         let last = t0 + Duration::from_millis(12);
         assert_eq!(s.next_deadline(), Some(last + DEBOUNCE));
-        assert_eq!(s.step(None, last + DEBOUNCE - Duration::from_millis(1)), []);
-        match s.step(None, last + DEBOUNCE).as_slice() {
+        assert_eq!(tick(&mut s, last + DEBOUNCE - Duration::from_millis(1)), []);
+        match tick(&mut s, last + DEBOUNCE).as_slice() {
             [
                 Effect::ReportChange { paths },
                 Effect::StartBuild { changes },
@@ -533,9 +629,9 @@ mod tests {
         let many: Vec<PathBuf> = (0..50).map(|i| PathBuf::from(format!("f{i}"))).collect();
         s.step(Some(Event::FilesChanged(many)), t0);
         assert_eq!(s.next_deadline(), Some(t0 + STORM_QUIET));
-        assert_eq!(s.step(None, t0 + DEBOUNCE), []);
+        assert_eq!(tick(&mut s, t0 + DEBOUNCE), []);
         assert!(matches!(
-            acts(s.step(None, t0 + STORM_QUIET)).as_slice(),
+            acts(tick(&mut s, t0 + STORM_QUIET)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
     }
@@ -546,7 +642,7 @@ mod tests {
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
         assert!(matches!(
-            acts(s.step(None, t0 + DEBOUNCE)).as_slice(),
+            acts(tick(&mut s, t0 + DEBOUNCE)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
         let t1 = t0 + Duration::from_secs(1);
@@ -565,12 +661,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         assert_eq!(s.step(Some(failed()), t0 + DEBOUNCE), []);
         // The next change tries again.
         s.step(Some(changed("a.go")), t0 + DEBOUNCE * 2);
         assert!(matches!(
-            acts(s.step(None, t0 + DEBOUNCE * 3)).as_slice(),
+            acts(tick(&mut s, t0 + DEBOUNCE * 3)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
     }
@@ -580,20 +676,26 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         let t1 = t0 + Duration::from_millis(100);
         assert_eq!(s.step(Some(changed("b.go")), t1), [Effect::CancelBuild]);
         // No new build while the cancelled one is still exiting, even once quiet.
-        assert_eq!(s.step(None, t1 + DEBOUNCE), []);
+        assert_eq!(tick(&mut s, t1 + DEBOUNCE), []);
         assert_eq!(s.next_deadline(), Some(t1 + GRACE));
-        assert_eq!(s.step(None, t1 + GRACE), [Effect::KillBuild]);
+        assert_eq!(tick(&mut s, t1 + GRACE), [Effect::KillBuild]);
         // The cancelled build's exit is not a success, and does not restart the app.
         let killed = Event::BuildFinished(Outcome {
             code: None,
             signal: Some(Signal::SIGKILL),
         });
-        match acts(s.step(Some(killed), t1 + GRACE)).as_slice() {
-            [Effect::StartBuild { changes }] => assert_eq!(changes, &[PathBuf::from("b.go")]),
+        let b = vec![PathBuf::from("b.go")];
+        assert_eq!(
+            s.step(Some(killed), t1 + GRACE),
+            [Effect::CheckContents { paths: b.clone() }]
+        );
+        let checked = Event::ContentsChecked { changed: b.clone() };
+        match acts(s.step(Some(checked), t1 + GRACE)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &b),
             other => panic!("expected a fresh build, got {other:?}"),
         }
     }
@@ -603,7 +705,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         s.step(Some(changed("b.go")), t0 + DEBOUNCE);
         let effects = s.step(Some(ok()), t0 + DEBOUNCE * 3);
         assert!(
@@ -619,9 +721,9 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         s.step(Some(ok()), t0 + DEBOUNCE);
-        assert_eq!(s.step(None, t0 + DEBOUNCE + STOP), [Effect::KillApp]);
+        assert_eq!(tick(&mut s, t0 + DEBOUNCE + STOP), [Effect::KillApp]);
         assert_eq!(s.next_deadline(), None);
         assert_eq!(
             s.step(Some(exited()), t0 + DEBOUNCE + STOP),
@@ -640,7 +742,7 @@ mod tests {
             "no restart is scheduled by default"
         );
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
     }
 
@@ -665,8 +767,8 @@ mod tests {
             acts(s.step(Some(crashed()), now));
             let at = s.next_deadline().expect("a restart is scheduled");
             waits.push(at - now);
-            assert_eq!(s.step(None, at - Duration::from_millis(1)), []);
-            assert_eq!(s.step(None, at), [Effect::StartApp]);
+            assert_eq!(tick(&mut s, at - Duration::from_millis(1)), []);
+            assert_eq!(tick(&mut s, at), [Effect::StartApp]);
             now = at;
         }
         let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
@@ -676,11 +778,30 @@ mod tests {
         assert_eq!(s.next_deadline(), None);
         // After a long healthy run, the backoff starts over.
         s.step(Some(changed("a.go")), now);
-        s.step(None, now + DEBOUNCE);
+        tick(&mut s, now + DEBOUNCE);
         s.step(Some(ok()), now + DEBOUNCE);
         let later = now + Duration::from_secs(60);
         acts(s.step(Some(crashed()), later));
         assert_eq!(s.next_deadline(), Some(later + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn a_build_blocked_by_the_running_binary_stops_the_app_then_builds_then_starts() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        assert_eq!(
+            s.step(Some(Event::BuildBlocked), t0 + DEBOUNCE),
+            [Effect::StopApp {
+                reason: StopReason::Restart
+            }]
+        );
+        assert_eq!(
+            s.step(Some(exited()), t0 + DEBOUNCE),
+            [Effect::StartBuild { changes: vec![] }]
+        );
+        assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
     }
 
     #[test]
@@ -690,7 +811,7 @@ mod tests {
         assert_eq!(s.start(t0), [Effect::StartApp]);
         s.step(Some(changed("app.py")), t0);
         assert_eq!(
-            acts(s.step(None, t0 + DEBOUNCE)),
+            acts(tick(&mut s, t0 + DEBOUNCE)),
             [Effect::StopApp {
                 reason: StopReason::Restart
             }]
@@ -703,7 +824,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         s.step(Some(changed("a.go")), t0);
-        s.step(None, t0 + DEBOUNCE);
+        tick(&mut s, t0 + DEBOUNCE);
         let effects = s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
         assert_eq!(
             effects,
@@ -727,7 +848,7 @@ mod tests {
         let mut s = running(t0);
         s.step(Some(Event::Signalled(Signal::SIGINT)), t0);
         assert_eq!(s.step(Some(changed("a.go")), t0), []);
-        assert_eq!(s.step(None, t0 + DEBOUNCE), []);
+        assert_eq!(tick(&mut s, t0 + DEBOUNCE), []);
         assert_eq!(
             s.step(Some(Event::Signalled(Signal::SIGINT)), t0),
             [Effect::KillApp, Effect::Exit(exit::SIGINT)]

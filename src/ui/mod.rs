@@ -107,7 +107,7 @@ impl Reporter {
             } else {
                 Format::Text { color, tty }
             },
-            terminal: status::Terminal::default(),
+            terminal: status::Terminal::new(tty),
             cycle: RefCell::new(Cycle::default()),
         }
     }

@@ -27,6 +27,7 @@ struct State {
     /// Whether the cursor is at the start of a line: the status line is only drawn there, so
     /// it never splits a line of build output that arrives in pieces.
     at_line_start: bool,
+    tty: bool,
 }
 
 /// Output to the terminal, shared by hot's lines, the build's output and the spinner.
@@ -43,12 +44,26 @@ impl Default for Terminal {
                 generation: 0,
                 drawn: false,
                 at_line_start: true,
+                tty: false,
             })),
         }
     }
 }
 
 impl Terminal {
+    /// A terminal for hot's stderr, which may or may not be a tty.
+    pub fn new(tty: bool) -> Terminal {
+        let t = Terminal::default();
+        if let Ok(mut state) = t.state.lock() {
+            state.tty = tty;
+        }
+        t
+    }
+
+    pub fn is_tty(&self) -> bool {
+        self.state.lock().is_ok_and(|s| s.tty)
+    }
+
     /// Writes bytes to stderr in place of the status line, which is redrawn on the next tick.
     pub fn print(&self, bytes: &[u8]) {
         let Ok(mut state) = self.state.lock() else {

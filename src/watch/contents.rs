@@ -2,48 +2,38 @@
 //! that found nothing to do, `cp` of the same file) does not rebuild.
 //!
 //! Keys and values are 64-bit hashes (of the path, of the content): about 32 bytes per file, so
-//! even 100k files cost a few MB. Files are fingerprinted at startup (up to a cap, in the watch
-//! thread, after `watching` is announced) and whenever they change.
+//! even 100k files cost a few MB. Files are fingerprinted at startup (up to a cap, partly
+//! before `watching` is announced, the rest in the watch thread) and whenever they are checked.
+//! The app loop checks once a burst of changes is quiet, so a file half-way through being
+//! written is never judged.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Files larger than this are always taken as changed: hashing them would cost more than a
 /// build they might trigger needlessly.
 const MAX_SIZE: u64 = 4 << 20;
-/// How many files get a fingerprint at startup; the others get one on their first change.
+/// How many files get a fingerprint at startup; the others get one when first checked.
 const BASELINE_FILES: usize = 20_000;
+
+/// Shared by the watcher (which fills in the baseline) and the app loop (which checks).
+pub type SharedContents = Arc<Mutex<Contents>>;
 
 #[derive(Debug, Default)]
 pub struct Contents {
     known: HashMap<u64, u64>,
-    buf: Vec<u8>,
 }
 
 impl Contents {
-    /// Fingerprints `files`, skipping any modified since `since` (a change already on its way as
-    /// an event must not become the baseline it is compared with).
-    pub fn baseline(&mut self, files: &[PathBuf], since: SystemTime) {
-        for path in files.iter().take(BASELINE_FILES) {
-            let fresh = std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < since);
-            if fresh {
-                if let Some(hash) = self.hash(path) {
-                    self.known.insert(key(path), hash);
-                }
-            }
-        }
-    }
-
     /// Whether `path`'s content differs from the last time it was seen; records the new one.
-    /// A removed, unreadable or large file counts as changed.
+    /// A removed, unreadable, large or never-seen file counts as changed.
     pub fn changed(&mut self, path: &Path) -> bool {
         let key = key(path);
-        match self.hash(path) {
+        match fingerprint(path, &mut Vec::new()) {
             Some(hash) => self.known.insert(key, hash) != Some(hash),
             None => {
                 self.known.remove(&key);
@@ -51,24 +41,49 @@ impl Contents {
             }
         }
     }
+}
 
-    fn hash(&mut self, path: &Path) -> Option<u64> {
-        let file = std::fs::File::open(path).ok()?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() > MAX_SIZE {
-            return None;
+/// Fingerprints `files`, skipping any modified since `since` (a change already on its way as
+/// an event must not become the baseline it is compared with). Stops after `budget`; returns
+/// how many files it went through. Files are read without holding the lock.
+pub fn baseline(
+    shared: &SharedContents,
+    files: &[PathBuf],
+    since: SystemTime,
+    budget: Duration,
+) -> usize {
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    for (done, path) in files.iter().enumerate().take(BASELINE_FILES) {
+        if started.elapsed() >= budget {
+            return done;
         }
-        self.buf.clear();
-        file.take(MAX_SIZE + 1).read_to_end(&mut self.buf).ok()?;
-        let mut h = DefaultHasher::new();
-        self.buf.hash(&mut h);
-        let hash = h.finish();
-        // Do not keep a large buffer around between changes.
-        if self.buf.capacity() > 256 << 10 {
-            self.buf = Vec::new();
+        let old_enough = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < since);
+        if !old_enough {
+            continue;
         }
-        Some(hash)
+        if let Some(hash) = fingerprint(path, &mut buf) {
+            if let Ok(mut contents) = shared.lock() {
+                contents.known.entry(key(path)).or_insert(hash);
+            }
+        }
     }
+    files.len()
+}
+
+fn fingerprint(path: &Path, buf: &mut Vec<u8>) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_SIZE {
+        return None;
+    }
+    buf.clear();
+    file.take(MAX_SIZE + 1).read_to_end(buf).ok()?;
+    let mut h = DefaultHasher::new();
+    buf.hash(&mut h);
+    Some(h.finish())
 }
 
 fn key(path: &Path) -> u64 {
@@ -87,11 +102,14 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("a.go");
         std::fs::write(&file, "one").expect("write");
-        let mut c = Contents::default();
-        c.baseline(
+        let shared = SharedContents::default();
+        baseline(
+            &shared,
             std::slice::from_ref(&file),
-            SystemTime::now() + std::time::Duration::from_secs(1),
+            SystemTime::now() + Duration::from_secs(1),
+            Duration::MAX,
         );
+        let mut c = shared.lock().expect("lock");
         std::fs::write(&file, "one").expect("write");
         assert!(!c.changed(&file), "rewriting the same bytes is no change");
         std::fs::write(&file, "two").expect("write");

@@ -9,7 +9,7 @@
 //! several batches still becomes one build. (notify-debouncer-full times each path separately
 //! and would release the first files of a long `git checkout` while later ones still arrive.)
 
-mod contents;
+pub mod contents;
 pub mod filter;
 pub mod poll;
 
@@ -25,7 +25,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use crate::config::{WatchBackend, WatchConfig};
 use crate::error::Error;
 use crate::event::Event;
-use contents::Contents;
+pub use contents::SharedContents;
 use filter::Filter;
 use poll::Poller;
 
@@ -37,6 +37,10 @@ type Msg = Option<Raw>;
 /// The running watcher. Dropping it stops watching.
 pub struct Watcher {
     stop: Stop,
+    /// Why hot polls although inotify was asked for (a limit, a network filesystem).
+    pub fallback: Option<String>,
+    /// Fingerprints of the watched files, for the app loop's content checks.
+    pub contents: SharedContents,
     /// Directories watched (or scanned, when polling).
     pub dirs: usize,
     pub mode: Mode,
@@ -85,41 +89,117 @@ impl Watcher {
         events: Sender<Event>,
     ) -> Result<Watcher, Error> {
         let filter = Filter::new(config, root, tmp_dir);
-        if let WatchBackend::Poll(interval) = config.backend {
-            let poller = Poller::new(
-                config.paths.clone(),
+        let contents = SharedContents::default();
+        let interval = match config.backend {
+            WatchBackend::Poll(interval) => {
+                return Watcher::poll(
+                    config,
+                    filter,
+                    interval,
+                    config_file,
+                    contents,
+                    events,
+                    None,
+                );
+            }
+            WatchBackend::Native => crate::config::DEFAULT_POLL_INTERVAL,
+        };
+        if let Some((path, fs)) = config
+            .paths
+            .iter()
+            .find_map(|p| silent_filesystem(p).map(|fs| (p, fs)))
+        {
+            let why = format!(
+                "{} is on a {fs} filesystem, which reports no changes made from the other side: \
+                 polling instead (set `[watch] poll = true` to say so and silence this)",
+                relative(path, root).display()
+            );
+            return Watcher::poll(
+                config,
                 filter,
                 interval,
-                config_file.to_path_buf(),
+                config_file,
+                contents,
+                events,
+                Some(why),
             );
-            let (dirs, files, scan, pause) = (
-                poller.dirs(),
-                poller.files(),
-                poller.last_scan(),
-                poller.pause(),
-            );
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            poller
-                .spawn(events, stop.clone())
-                .map_err(|e| Error::io("cannot start the polling thread", e))?;
-            return Ok(Watcher {
-                stop: Stop::Polling(stop),
-                dirs,
-                mode: Mode::Polling { files, scan, pause },
-            });
         }
+        match Watcher::native(
+            config,
+            filter.clone(),
+            config_file,
+            contents.clone(),
+            events.clone(),
+        ) {
+            Ok(watcher) => Ok(watcher),
+            Err(Native::Limit(why)) => Watcher::poll(
+                config,
+                filter,
+                interval,
+                config_file,
+                contents,
+                events,
+                Some(why),
+            ),
+            Err(Native::Failed(e)) => Err(e),
+        }
+    }
+
+    fn poll(
+        config: &WatchConfig,
+        filter: Filter,
+        interval: Duration,
+        config_file: &Path,
+        contents: SharedContents,
+        events: Sender<Event>,
+        fallback: Option<String>,
+    ) -> Result<Watcher, Error> {
+        let poller = Poller::new(
+            config.paths.clone(),
+            filter,
+            interval,
+            config_file.to_path_buf(),
+            contents.clone(),
+        );
+        let (dirs, files, scan, pause) = (
+            poller.dirs(),
+            poller.files(),
+            poller.last_scan(),
+            poller.pause(),
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        poller
+            .spawn(events, stop.clone())
+            .map_err(|e| Error::io("cannot start the polling thread", e))?;
+        Ok(Watcher {
+            stop: Stop::Polling(stop),
+            dirs,
+            mode: Mode::Polling { files, scan, pause },
+            fallback,
+            contents,
+        })
+    }
+
+    fn native(
+        config: &WatchConfig,
+        filter: Filter,
+        config_file: &Path,
+        contents: SharedContents,
+        events: Sender<Event>,
+    ) -> Result<Watcher, Native> {
+        let root = filter.root().to_path_buf();
         let (raw_tx, raw_rx) = mpsc::channel::<Msg>();
         let notify_tx = raw_tx.clone();
         let handler = move |raw: Raw| {
             let _ = notify_tx.send(Some(raw));
         };
         let backend = RecommendedWatcher::new(handler, notify::Config::default())
-            .map_err(|e| watch_error(root, e))?;
+            .map_err(|e| Native::from_notify(&root, e))?;
         let mut state = State {
             backend,
             roots: config.paths.clone(),
             config_file: config_file.to_path_buf(),
-            contents: Contents::default(),
+            contents: contents.clone(),
             initial_files: Vec::new(),
             started: std::time::SystemTime::now(),
             filter,
@@ -135,7 +215,7 @@ impl Watcher {
                 state
                     .backend
                     .watch(path, RecursiveMode::NonRecursive)
-                    .map_err(|e| watch_error(path, e))?;
+                    .map_err(|e| Native::from_notify(path, e))?;
             }
         }
         if let Some(dir) = config_file.parent() {
@@ -145,18 +225,31 @@ impl Watcher {
             // Best effort: without it, only a recreated root goes unnoticed.
             let _ = state.backend.watch(parent, RecursiveMode::NonRecursive);
         }
+        // Fingerprint what fits in a short budget now, so a save right after `watching` is
+        // compared with the real old content; the rest is done by the watch thread.
+        let files = std::mem::take(&mut state.initial_files);
+        let done = contents::baseline(&state.contents, &files, state.started, SYNC_BASELINE);
+        state.initial_files = files
+            .get(done..)
+            .map(<[PathBuf]>::to_vec)
+            .unwrap_or_default();
         let dirs = state.dirs;
         thread::Builder::new()
             .name("watch".into())
             .spawn(move || state.run(raw_rx, events))
-            .map_err(|e| Error::io("cannot start the watcher thread", e))?;
+            .map_err(|e| Native::Failed(Error::io("cannot start the watcher thread", e)))?;
         Ok(Watcher {
             stop: Stop::Native(raw_tx),
             dirs,
             mode: Mode::Native,
+            fallback: None,
+            contents,
         })
     }
 }
+
+/// How long startup may spend fingerprinting files before `watching` (the rest follows).
+const SYNC_BASELINE: Duration = Duration::from_millis(30);
 
 /// The longest hot waits for git to release `.git/index.lock` before building anyway.
 const GIT_LOCK_CAP: Duration = Duration::from_secs(10);
@@ -179,7 +272,7 @@ struct State {
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
     roots: Vec<PathBuf>,
     config_file: PathBuf,
-    contents: Contents,
+    contents: SharedContents,
     /// Files seen at startup, fingerprinted once the watch thread runs.
     initial_files: Vec<PathBuf>,
     started: std::time::SystemTime,
@@ -193,7 +286,7 @@ impl State {
         // Changes made meanwhile wait in `raw`; files modified after startup are left out of the
         // baseline so those changes are not mistaken for the old content.
         let files = std::mem::take(&mut self.initial_files);
-        self.contents.baseline(&files, self.started);
+        contents::baseline(&self.contents, &files, self.started, Duration::MAX);
         drop(files);
         // Block for the first notification, then take whatever else is already queued, so a
         // storm becomes a few large batches rather than thousands of one-path messages.
@@ -243,7 +336,6 @@ impl State {
         let mut out: Vec<PathBuf> = changed
             .into_iter()
             .filter(|p| !(created.contains(p) && std::fs::symlink_metadata(p).is_err()))
-            .filter(|p| self.contents.changed(p))
             .collect();
         if overflow {
             out.push(self.filter.root().to_path_buf());
@@ -292,7 +384,7 @@ impl State {
                 // A root came back: watch it again, and everything in it is new.
                 let mut found = Vec::new();
                 if let Err(e) = self.watch_tree(&path, &mut found) {
-                    let _ = events.send(Event::WatchFailed(e.to_string()));
+                    let _ = events.send(Event::WatchFailed(e.message()));
                 }
                 batch.changed.extend(found);
                 continue;
@@ -309,7 +401,7 @@ impl State {
                 if !self.filter.prunes_dir(&path) {
                     let mut found = Vec::new();
                     if let Err(e) = self.watch_tree(&path, &mut found) {
-                        let _ = events.send(Event::WatchFailed(e.to_string()));
+                        let _ = events.send(Event::WatchFailed(e.message()));
                     }
                     batch.changed.extend(found);
                 }
@@ -323,7 +415,7 @@ impl State {
     }
 
     /// Watches `dir` and every directory below it that is not pruned; collects the files seen.
-    fn watch_tree(&mut self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
+    fn watch_tree(&mut self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Native> {
         let prune = self.filter.clone();
         let walker = ignore::WalkBuilder::new(dir)
             .standard_filters(false)
@@ -349,7 +441,7 @@ impl State {
                     Ok(()) => self.dirs += 1,
                     // Gone between listing and watching: nothing to watch.
                     Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
-                    Err(e) => return Err(watch_error(path, e)),
+                    Err(e) => return Err(Native::from_notify(path, e)),
                 }
             } else if self.filter.wants_file(path) {
                 files.push(path.to_path_buf());
@@ -369,19 +461,77 @@ pub fn relative(path: &Path, root: &Path) -> PathBuf {
     }
 }
 
-fn watch_error(path: &Path, e: notify::Error) -> Error {
-    let message = match &e.kind {
-        notify::ErrorKind::MaxFilesWatch => "the inotify watch limit is reached; raise it with \
-             `sudo sysctl fs.inotify.max_user_watches=524288` (add it to /etc/sysctl.conf to keep it), \
-             or set `[watch] poll = true`"
-            .to_owned(),
-        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE) => "too many inotify instances; raise \
-             `sudo sysctl fs.inotify.max_user_instances=1024`, or set `[watch] poll = true`"
-            .to_owned(),
-        _ => e.to_string(),
-    };
-    Error::Watch {
-        path: path.to_path_buf(),
-        message,
+/// Why native watching could not start.
+enum Native {
+    /// A kernel limit: polling is the way out.
+    Limit(String),
+    Failed(Error),
+}
+
+impl Native {
+    fn from_notify(path: &Path, e: notify::Error) -> Native {
+        let limit = |sysctl: &str, what: &str| {
+            let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|_| "?".into());
+            Native::Limit(format!(
+                "{what} (fs.inotify.{sysctl} = {current}): polling instead. To watch with inotify, \
+                 raise it: `sudo sysctl fs.inotify.{sysctl}=524288` (add the line \
+                 fs.inotify.{sysctl}=524288 to /etc/sysctl.conf to keep it)"
+            ))
+        };
+        match &e.kind {
+            // The kernel says ENOSPC, "No space left on device": it means this limit.
+            notify::ErrorKind::MaxFilesWatch => {
+                limit("max_user_watches", "the inotify watch limit is reached")
+            }
+            notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => {
+                limit("max_user_watches", "the inotify watch limit is reached")
+            }
+            notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE) => {
+                limit("max_user_instances", "too many inotify instances are open")
+            }
+            _ => Native::Failed(Error::Watch {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        }
     }
+
+    fn message(&self) -> String {
+        match self {
+            Native::Limit(why) => why.clone(),
+            Native::Failed(e) => e.to_string(),
+        }
+    }
+}
+
+/// The kind of filesystem under `path` if it is one that sends no inotify events for changes
+/// made elsewhere (network shares, WSL's /mnt, VM shares).
+#[cfg(target_os = "linux")]
+fn silent_filesystem(path: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs fills the zeroed struct for a valid NUL-terminated path.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    let magic = (buf.f_type as u64) & 0xFFFF_FFFF;
+    match magic {
+        0x6969 => Some("NFS"),
+        0x517B | 0xFE53_4D42 | 0xFF53_4D42 => Some("SMB/CIFS"),
+        0x0102_1997 => Some("9p (WSL /mnt or a VM share)"),
+        0x6A65_6A63 => Some("virtiofs (a VM share)"),
+        0x6573_5546 => Some("FUSE"),
+        0x00C3_6400 => Some("Ceph"),
+        0x5346_414F => Some("AFS"),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn silent_filesystem(_path: &Path) -> Option<&'static str> {
+    None
 }

@@ -16,7 +16,7 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::contents::Contents;
+use super::contents::{self, SharedContents};
 use super::filter::Filter;
 use crate::event::Event;
 
@@ -57,7 +57,7 @@ pub struct Poller {
     snapshot: Snapshot,
     interval: Duration,
     last_scan: Duration,
-    contents: Contents,
+    contents: SharedContents,
     config_file: PathBuf,
     config_stamp: Option<Stamp>,
 }
@@ -69,6 +69,7 @@ impl Poller {
         filter: Filter,
         interval: Duration,
         config_file: PathBuf,
+        contents: SharedContents,
     ) -> Poller {
         let mut poller = Poller {
             roots,
@@ -76,7 +77,7 @@ impl Poller {
             snapshot: Snapshot::new(),
             interval,
             last_scan: Duration::ZERO,
-            contents: Contents::default(),
+            contents,
             config_stamp: stamp(&config_file),
             config_file,
         };
@@ -87,7 +88,7 @@ impl Poller {
             .iter()
             .flat_map(|(dir, files)| files.keys().map(move |name| dir.join(name)))
             .collect();
-        poller.contents.baseline(&files, started);
+        contents::baseline(&poller.contents, &files, started, Duration::MAX);
         poller
     }
 
@@ -128,8 +129,6 @@ impl Poller {
                 }
                 let mut changed = self.scan();
                 changed.retain(|p| *p != self.config_file);
-                // A new mtime with the same bytes (touch, "save all") is no change.
-                changed.retain(|p| self.contents.changed(p));
                 if !changed.is_empty() {
                     let root = self.filter.root().to_path_buf();
                     let paths = changed
@@ -227,6 +226,7 @@ mod tests {
             filter,
             Duration::from_secs(1),
             dir.join(".hot.toml"),
+            SharedContents::default(),
         );
         assert_eq!(poller.files(), 2);
         std::fs::write(dir.join("src/a.go"), "changed, longer").expect("write");

@@ -23,20 +23,44 @@ pub const APP_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/app
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Tests share the machine; the few that change something machine-wide (a sysctl) run alone:
+/// every project holds this lock shared, and those tests hold it exclusively.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+enum MachineLock {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
 /// A fresh project directory, removed on drop.
 pub struct Project {
     pub dir: PathBuf,
+    _machine: MachineLock,
 }
 
 impl Project {
     pub fn new() -> Project {
+        let lock = MachineLock::Shared(MACHINE.read().unwrap_or_else(|e| e.into_inner()));
+        Project::with_lock(lock)
+    }
+
+    /// A project for a test that must be alone on the machine while it runs.
+    pub fn exclusive() -> Project {
+        let lock = MachineLock::Exclusive(MACHINE.write().unwrap_or_else(|e| e.into_inner()));
+        Project::with_lock(lock)
+    }
+
+    fn with_lock(machine: MachineLock) -> Project {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("hot-it-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create project dir");
         // Canonical, so paths hot reports compare equal to ours.
         let dir = dir.canonicalize().expect("canonical");
-        Project { dir }
+        Project {
+            dir,
+            _machine: machine,
+        }
     }
 
     /// A project served by tests/support/app.py: the build copies `src/version.txt` to
@@ -162,6 +186,15 @@ impl Hot {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.env_remove("NO_COLOR").env("CI", "true");
+        // Start hot as a clean parent would: with only stdio open, whatever the test runner
+        // inherited. Then any other fd its children hold is one hot leaked.
+        // SAFETY: close_range is async-signal-safe and touches only this child's fd table.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::close_range(3, libc::c_uint::MAX, 0);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().expect("spawn hot");
         let shared = Arc::new((Mutex::new(Transcript::default()), Condvar::new()));
         let stderr = child.stderr.take().expect("stderr");

@@ -1,0 +1,160 @@
+//! The machine as it is: inotify limits, polling, sockets left behind by a crash, listen errors.
+
+use std::fs;
+
+use crate::support::*;
+
+/// Sets a sysctl for the life of the guard.
+struct Sysctl {
+    path: &'static str,
+    original: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Option<Sysctl> {
+        let original = fs::read_to_string(path).ok()?;
+        fs::write(path, value).ok()?;
+        Some(Sysctl { path, original })
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = fs::write(self.path, self.original.trim());
+    }
+}
+
+#[test]
+fn inotify_watch_limit_says_so_and_falls_back_to_polling() {
+    let project = Project::exclusive();
+    project.write("src/version.txt", "1\n");
+    for i in 0..40 {
+        project.write(&format!("src/d{i}/f.txt"), "x");
+    }
+    project.write(".hot.toml", &AppOpts::default().toml());
+    let Some(_limit) = Sysctl::set("/proc/sys/fs/inotify/max_user_watches", "8") else {
+        eprintln!(
+            "\n\n*** SKIPPED inotify limit test: cannot write fs.inotify.max_user_watches (needs root) ***\n"
+        );
+        return;
+    };
+    let mut hot = Hot::start(&project, &[]);
+    let warning = hot.wait("warning");
+    let message = warning["message"].as_str().unwrap_or_default();
+    assert!(message.contains("inotify watch limit"), "{message}");
+    assert!(
+        message.contains("sudo sysctl fs.inotify.max_user_watches=524288"),
+        "{message}"
+    );
+    assert!(message.contains("polling instead"), "{message}");
+    drop(_limit);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("start");
+    project.write("src/version.txt", "2\n");
+    hot.wait("build_ok");
+    get_until(&addr, |b| version_of(b) == "2");
+}
+
+#[test]
+fn polling_a_20k_file_tree_stays_cheap() {
+    let project = Project::python_app(AppOpts {
+        watch: "paths = [\"src\"]\npoll = true",
+        ..AppOpts::default()
+    });
+    for d in 0..200 {
+        for f in 0..100 {
+            project.write(&format!("src/d{d}/f{f}.go"), "package x\n");
+        }
+    }
+    let mut hot = Hot::start(&project, &[]);
+    let note = hot.wait("note");
+    let message = note["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("polling 20001 files every"), "{message}");
+    hot.wait("start");
+    // CPU over a few polling periods, from /proc: the adaptive pause keeps it under 2 % of a core
+    // (allow 5 % for a noisy machine).
+    let pid = hot.pid();
+    let cpu = || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<String> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let (t0, c0) = (std::time::Instant::now(), cpu());
+    // Wait for a change to be seen twice: each takes at least one full polling period.
+    for v in 2..=3 {
+        project.write("src/version.txt", &format!("{v}\n"));
+        hot.wait("build_ok");
+    }
+    let used = (cpu() - c0) / 100.0;
+    let share = used / t0.elapsed().as_secs_f64();
+    eprintln!(
+        "polling 20k files: {message}; {:.2} % of a core",
+        share * 100.0
+    );
+    assert!(
+        share < 0.05,
+        "polling used {:.1} % of a core",
+        share * 100.0
+    );
+}
+
+#[test]
+fn stale_unix_socket_from_a_crash_is_replaced_but_a_live_one_is_not_touched() {
+    let project = Project::python_app(AppOpts {
+        listen: vec!["unix:tmp/app.sock"],
+        ..AppOpts::default()
+    });
+    fs::create_dir_all(project.path("tmp")).expect("tmp");
+    // A socket file nobody listens on: what a crashed run leaves.
+    let stale = std::os::unix::net::UnixListener::bind(project.path("tmp/app.sock")).expect("bind");
+    drop(stale);
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    hot.wait("start");
+    hot.signal(libc::SIGTERM);
+    hot.wait_exit();
+    assert!(
+        !project.path("tmp/app.sock").exists(),
+        "socket file removed at exit"
+    );
+
+    let live = std::os::unix::net::UnixListener::bind(project.path("tmp/app.sock")).expect("bind");
+    let (status, output) = run_to_exit(&project.dir, &[]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("in use by a running process"), "{output}");
+    assert!(
+        project.path("tmp/app.sock").exists(),
+        "a live socket must not be removed"
+    );
+    drop(live);
+}
+
+#[test]
+fn listen_errors_have_their_own_messages() {
+    let cases = [
+        (
+            "listen = [\"10.255.255.1:8080\"]",
+            "is not an address of this machine",
+        ),
+        ("listen = [\"unix:missing/dir/app.sock\"]", "does not exist"),
+        (
+            "listen = [\"unix:src/version.txt\"]",
+            "exists and is not a socket",
+        ),
+    ];
+    for (listen, expected) in cases {
+        let project = Project::new();
+        project.write("src/version.txt", "1\n");
+        project.write(".hot.toml", &format!("{listen}\n[run]\ncmd = \"true\"\n"));
+        let (status, output) = run_to_exit(&project.dir, &[]);
+        assert_eq!(status.code(), Some(2), "{listen}: {output}");
+        assert!(
+            output.contains(expected),
+            "{listen}: expected {expected:?} in {output}"
+        );
+    }
+}
