@@ -40,8 +40,9 @@ struct Output {
 const TAIL_BYTES: usize = 64 << 10;
 
 impl BuildJob {
-    /// Starts the build. Changed paths reach it only through `HOT_CHANGED` (newline-separated),
-    /// never spliced into the command line, so a file name cannot inject shell syntax.
+    /// Starts the build. Changed paths reach it only through `HOT_CHANGED` (newline-separated,
+    /// cut at 64 KiB), never spliced into the command line, so a file name cannot inject shell
+    /// syntax.
     pub fn start(
         config: &BuildConfig,
         root: &std::path::Path,
@@ -57,11 +58,7 @@ impl BuildJob {
         for var in ACTIVATION_VARS {
             cmd.env_remove(var);
         }
-        let changed: Vec<String> = changes
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        cmd.env("HOT_CHANGED", changed.join("\n"));
+        cmd.env("HOT_CHANGED", changed_list(changes));
         cmd.envs(&config.env);
         // Through hot rather than inherited: printed below the live status line instead of over
         // it, and its end kept to explain a failure. Compilers see a pipe, so ask the common
@@ -132,7 +129,49 @@ fn forward(mut pipe: impl io::Read, terminal: &Terminal, tail: &Mutex<Vec<u8>>) 
     }
 }
 
+/// Changed paths for `HOT_CHANGED`, newline-separated: as many whole paths as fit in 64 KiB,
+/// since Linux refuses a single environment string over 128 KiB (a `git checkout` of 20,000
+/// files would otherwise make the build impossible to start).
+fn changed_list(changes: &[PathBuf]) -> String {
+    const MAX: usize = 64 << 10;
+    let mut list = String::new();
+    for path in changes {
+        let path = path.to_string_lossy();
+        if list.len() + path.len() + 1 > MAX {
+            break;
+        }
+        if !list.is_empty() {
+            list.push('\n');
+        }
+        list.push_str(&path);
+    }
+    list
+}
+
 /// Whether a failed build failed because the app's running binary could not be overwritten.
 pub fn blocked_by_running_binary(output: &str) -> bool {
     output.contains("Text file busy") || output.contains("ETXTBSY")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_list_fits_in_one_environment_string() {
+        let many: Vec<PathBuf> = (0..20_000)
+            .map(|i| PathBuf::from(format!("src/dir{i}/file{i}.go")))
+            .collect();
+        let list = changed_list(&many);
+        assert!(list.len() <= 64 << 10);
+        assert!(
+            list.lines()
+                .all(|l| l.starts_with("src/dir") && l.ends_with(".go")),
+            "whole paths only"
+        );
+        assert_eq!(
+            changed_list(&many[..2]),
+            "src/dir0/file0.go\nsrc/dir1/file1.go"
+        );
+    }
 }

@@ -11,28 +11,22 @@
 
 pub mod contents;
 pub mod filter;
+mod kernel;
 pub mod poll;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::Duration;
-
-use notify::event::{EventKind, MetadataKind, ModifyKind};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::config::{WatchBackend, WatchConfig};
 use crate::error::Error;
 use crate::event::Event;
 pub use contents::SharedContents;
 use filter::Filter;
+use kernel::{Change, Kernel, Waker};
 use poll::Poller;
-
-type Raw = notify::Result<notify::Event>;
-
-/// What the watch thread receives: a notification, or `None` when the Watcher is dropped.
-type Msg = Option<Raw>;
 
 /// The running watcher. Dropping it stops watching.
 pub struct Watcher {
@@ -48,17 +42,15 @@ pub struct Watcher {
 
 /// How a Watcher's thread is told to end.
 enum Stop {
-    Native(Sender<Msg>),
+    /// Dropping it wakes the thread.
+    Native(#[allow(dead_code)] Waker),
     Polling(std::sync::Arc<std::sync::atomic::AtomicBool>),
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        match &self.stop {
-            Stop::Native(tx) => {
-                let _ = tx.send(None);
-            }
-            Stop::Polling(flag) => flag.store(true, std::sync::atomic::Ordering::SeqCst),
+        if let Stop::Polling(flag) = &self.stop {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -188,58 +180,44 @@ impl Watcher {
         events: Sender<Event>,
     ) -> Result<Watcher, Native> {
         let root = filter.root().to_path_buf();
-        let (raw_tx, raw_rx) = mpsc::channel::<Msg>();
-        let notify_tx = raw_tx.clone();
-        let handler = move |raw: Raw| {
-            let _ = notify_tx.send(Some(raw));
-        };
-        let backend = RecommendedWatcher::new(handler, notify::Config::default())
-            .map_err(|e| Native::from_notify(&root, e))?;
+        let (kernel, waker) = Kernel::new().map_err(|e| Native::from_io(&root, e))?;
         let mut state = State {
-            backend,
+            kernel,
             roots: config.paths.clone(),
             config_file: config_file.to_path_buf(),
             contents: contents.clone(),
-            initial_files: Vec::new(),
             started: std::time::SystemTime::now(),
+            baseline_left: SYNC_BASELINE,
             filter,
             gitignore: config.gitignore,
             dirs: 0,
         };
         for path in &config.paths {
             if path.is_dir() {
-                let mut files = Vec::new();
-                state.watch_tree(path, &mut files)?;
-                state.initial_files.extend(files);
-            } else {
+                state.watch_tree(path, None)?;
+            } else if let Some(dir) = path.parent() {
                 state
-                    .backend
-                    .watch(path, RecursiveMode::NonRecursive)
-                    .map_err(|e| Native::from_notify(path, e))?;
+                    .kernel
+                    .add(dir)
+                    .map_err(|e| Native::from_io(path, e))?;
             }
         }
-        if let Some(dir) = config_file.parent() {
-            let _ = state.backend.watch(dir, RecursiveMode::NonRecursive);
+        // Best effort: the config file's directory, and each root's parent, so that a root
+        // deleted and recreated is picked up again.
+        for dir in config_file
+            .parent()
+            .into_iter()
+            .chain(config.paths.iter().filter_map(|p| p.parent()))
+        {
+            let _ = state.kernel.add(dir);
         }
-        for parent in config.paths.iter().filter_map(|p| p.parent()) {
-            // Best effort: without it, only a recreated root goes unnoticed.
-            let _ = state.backend.watch(parent, RecursiveMode::NonRecursive);
-        }
-        // Fingerprint what fits in a short budget now, so a save right after `watching` is
-        // compared with the real old content; the rest is done by the watch thread.
-        let files = std::mem::take(&mut state.initial_files);
-        let done = contents::baseline(&state.contents, &files, state.started, SYNC_BASELINE);
-        state.initial_files = files
-            .get(done..)
-            .map(<[PathBuf]>::to_vec)
-            .unwrap_or_default();
         let dirs = state.dirs;
         thread::Builder::new()
             .name("watch".into())
-            .spawn(move || state.run(raw_rx, events))
+            .spawn(move || state.run(events))
             .map_err(|e| Native::Failed(Error::io("cannot start the watcher thread", e)))?;
         Ok(Watcher {
-            stop: Stop::Native(raw_tx),
+            stop: Stop::Native(waker),
             dirs,
             mode: Mode::Native,
             fallback: None,
@@ -248,8 +226,9 @@ impl Watcher {
     }
 }
 
-/// How long startup may spend fingerprinting files before `watching` (the rest follows).
-const SYNC_BASELINE: Duration = Duration::from_millis(30);
+/// How long startup may spend fingerprinting files before `watching`; files not reached get
+/// their fingerprint when first checked.
+const SYNC_BASELINE: Duration = Duration::from_millis(20);
 
 /// The longest hot waits for git to release `.git/index.lock` before building anyway.
 const GIT_LOCK_CAP: Duration = Duration::from_secs(10);
@@ -267,46 +246,43 @@ struct Batch {
 }
 
 struct State {
-    backend: RecommendedWatcher,
+    kernel: Kernel,
     /// The configured roots; their parents are watched too, so a root that is deleted and
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
     roots: Vec<PathBuf>,
     config_file: PathBuf,
     contents: SharedContents,
-    /// Files seen at startup, fingerprinted once the watch thread runs.
-    initial_files: Vec<PathBuf>,
+    /// When watching began: files modified since are not fingerprinted as "the old content".
     started: std::time::SystemTime,
+    /// What is left of the time startup may spend fingerprinting files.
+    baseline_left: Duration,
     filter: Filter,
     gitignore: bool,
     dirs: usize,
 }
 
 impl State {
-    fn run(mut self, raw: Receiver<Msg>, events: Sender<Event>) {
-        // Changes made meanwhile wait in `raw`; files modified after startup are left out of the
-        // baseline so those changes are not mistaken for the old content.
-        let files = std::mem::take(&mut self.initial_files);
-        contents::baseline(&self.contents, &files, self.started, Duration::MAX);
-        drop(files);
+    fn run(mut self, events: Sender<Event>) {
         // Block for the first notification, then take whatever else is already queued, so a
         // storm becomes a few large batches rather than thousands of one-path messages.
-        while let Ok(Some(first)) = raw.recv() {
+        while let Ok(Some(first)) = self.kernel.wait(None) {
             let mut batch = Batch::default();
-            self.handle(first, &mut batch, &events);
-            while let Ok(next) = raw.try_recv() {
-                let Some(next) = next else { return };
-                self.handle(next, &mut batch, &events);
+            self.apply_all(first, &mut batch, &events);
+            loop {
+                match self.kernel.wait(Some(Duration::ZERO)) {
+                    Ok(Some(more)) if !more.is_empty() => self.apply_all(more, &mut batch, &events),
+                    Ok(Some(_)) => break,
+                    Ok(None) | Err(_) => return,
+                }
             }
             // git holds .git/index.lock while it rewrites the tree: wait for it to finish (up to
             // a cap, in case a crashed git left the lock behind), so a checkout is one build.
             let lock = self.filter.root().join(".git/index.lock");
             let waited = std::time::Instant::now();
             while lock.exists() && waited.elapsed() < GIT_LOCK_CAP {
-                match raw.recv_timeout(Duration::from_millis(10)) {
-                    Ok(Some(next)) => self.handle(next, &mut batch, &events),
-                    Ok(None) => return,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                match self.kernel.wait(Some(Duration::from_millis(10))) {
+                    Ok(Some(more)) => self.apply_all(more, &mut batch, &events),
+                    Ok(None) | Err(_) => return,
                 }
             }
             if batch.config && events.send(Event::ConfigChanged).is_err() {
@@ -325,7 +301,7 @@ impl State {
     }
 
     /// The batch's real changes: without files that came and went within it (an editor's or
-    /// `sed -i`'s temp file) and without files whose content is what it was.
+    /// `sed -i`'s temp file).
     fn settle(&mut self, batch: Batch) -> Vec<PathBuf> {
         let Batch {
             changed,
@@ -343,79 +319,61 @@ impl State {
         out
     }
 
-    fn handle(&mut self, raw: Raw, batch: &mut Batch, events: &Sender<Event>) {
-        let event = match raw {
-            Ok(event) => event,
-            Err(e) => {
-                let _ = events.send(Event::WatchFailed(e.to_string()));
-                return;
-            }
-        };
-        if event.need_rescan() {
-            // The kernel queue overflowed: something changed, exactly what is unknown.
-            batch.overflow = true;
-            return;
-        }
-        let relevant = match event.kind {
-            EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
-            EventKind::Modify(ModifyKind::Metadata(kind)) => kind == MetadataKind::WriteTime,
-            EventKind::Modify(_) => true,
-            EventKind::Access(_) | EventKind::Other => false,
-        };
-        if !relevant {
-            return;
-        }
-        let appeared = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
-        );
-        for path in event.paths {
-            if path == self.config_file {
-                batch.config = true;
-                continue;
-            }
-            if !self.roots.iter().any(|r| path.starts_with(r)) {
-                continue;
-            }
-            if self.roots.contains(&path)
-                && appeared
-                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
-            {
-                // A root came back: watch it again, and everything in it is new.
-                let mut found = Vec::new();
-                if let Err(e) = self.watch_tree(&path, &mut found) {
-                    let _ = events.send(Event::WatchFailed(e.message()));
-                }
-                batch.changed.extend(found);
-                continue;
-            }
-            if Filter::is_ignore_file(&path) && self.gitignore {
-                if let Some(dir) = path.parent() {
-                    self.filter.learn_dir(dir);
-                }
-            }
-            // Symlinks are not followed (a link to a directory is just a changed entry), so a
-            // link loop cannot make the walk go round.
-            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-            if appeared && is_dir {
-                if !self.filter.prunes_dir(&path) {
-                    let mut found = Vec::new();
-                    if let Err(e) = self.watch_tree(&path, &mut found) {
-                        let _ = events.send(Event::WatchFailed(e.message()));
-                    }
-                    batch.changed.extend(found);
-                }
-            } else if self.filter.wants_file(&path) {
-                if matches!(event.kind, EventKind::Create(_)) {
-                    batch.created.insert(path.clone());
-                }
-                batch.changed.insert(path);
-            }
+    fn apply_all(&mut self, changes: Vec<Change>, batch: &mut Batch, events: &Sender<Event>) {
+        for change in changes {
+            self.apply(change, batch, events);
         }
     }
 
-    /// Watches `dir` and every directory below it that is not pruned; collects the files seen.
-    fn watch_tree(&mut self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Native> {
+    fn apply(&mut self, change: Change, batch: &mut Batch, events: &Sender<Event>) {
+        let (path, appeared) = match change {
+            // The kernel queue overflowed: something changed, exactly what is unknown.
+            Change::Overflow => {
+                batch.overflow = true;
+                return;
+            }
+            Change::Appeared(path) => (path, true),
+            Change::Modified(path) | Change::Gone(path) => (path, false),
+        };
+        if path == self.config_file {
+            batch.config = true;
+            return;
+        }
+        if !self.roots.iter().any(|r| path.starts_with(r)) {
+            return;
+        }
+        if Filter::is_ignore_file(&path) && self.gitignore {
+            if let Some(dir) = path.parent() {
+                self.filter.learn_dir(dir);
+            }
+        }
+        // Symlinks are not followed (a link to a directory is just a changed entry), so a link
+        // loop cannot make the walk go round.
+        let is_dir = appeared && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            // A new directory (or a root that came back): watch it, and everything in it is new.
+            if self.roots.contains(&path) || !self.filter.prunes_dir(&path) {
+                let mut found = Vec::new();
+                if let Err(e) = self.watch_tree(&path, Some(&mut found)) {
+                    let _ = events.send(Event::WatchFailed(e.message()));
+                }
+                batch.changed.extend(found);
+            }
+        } else if self.filter.wants_file(&path) {
+            if appeared {
+                batch.created.insert(path.clone());
+            }
+            batch.changed.insert(path);
+        }
+    }
+
+    /// Watches `dir` and every directory below it that is not pruned; collects the files it
+    /// finds (into `files`, if given), and fingerprints them while the startup budget lasts.
+    fn watch_tree(
+        &mut self,
+        dir: &Path,
+        mut files: Option<&mut Vec<PathBuf>>,
+    ) -> Result<(), Native> {
         let prune = self.filter.clone();
         let walker = ignore::WalkBuilder::new(dir)
             .standard_filters(false)
@@ -430,6 +388,8 @@ impl State {
                 !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
             })
             .build();
+        let started = std::time::Instant::now();
+        let mut fingerprinting = !self.baseline_left.is_zero();
         for entry in walker {
             let Ok(entry) = entry else { continue };
             let path = entry.path();
@@ -437,16 +397,27 @@ impl State {
                 if self.gitignore {
                     self.filter.learn_dir(path);
                 }
-                match self.backend.watch(path, RecursiveMode::NonRecursive) {
-                    Ok(()) => self.dirs += 1,
-                    // Gone between listing and watching: nothing to watch.
-                    Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
-                    Err(e) => return Err(Native::from_notify(path, e)),
+                match self.kernel.add(path) {
+                    Ok(true) => self.dirs += 1,
+                    Ok(false) => {}
+                    Err(e) => return Err(Native::from_io(path, e)),
                 }
-            } else if self.filter.wants_file(path) {
-                files.push(path.to_path_buf());
+            } else if (fingerprinting || files.is_some()) && self.filter.wants_file(path) {
+                if fingerprinting {
+                    contents::baseline(
+                        &self.contents,
+                        &[path.to_path_buf()],
+                        self.started,
+                        Duration::MAX,
+                    );
+                    fingerprinting = started.elapsed() < self.baseline_left;
+                }
+                if let Some(files) = files.as_deref_mut() {
+                    files.push(path.to_path_buf());
+                }
             }
         }
+        self.baseline_left = self.baseline_left.saturating_sub(started.elapsed());
         Ok(())
     }
 }
@@ -469,29 +440,24 @@ enum Native {
 }
 
 impl Native {
-    fn from_notify(path: &Path, e: notify::Error) -> Native {
-        let limit = |sysctl: &str, what: &str| {
-            let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|_| "?".into());
-            Native::Limit(format!(
-                "{what} (fs.inotify.{sysctl} = {current}): polling instead. To watch with inotify, \
-                 raise it: `sudo sysctl fs.inotify.{sysctl}=524288` (add the line \
-                 fs.inotify.{sysctl}=524288 to /etc/sysctl.conf to keep it)"
-            ))
-        };
-        match &e.kind {
-            // The kernel says ENOSPC, "No space left on device": it means this limit.
-            notify::ErrorKind::MaxFilesWatch => {
-                limit("max_user_watches", "the inotify watch limit is reached")
+    fn from_io(path: &Path, e: std::io::Error) -> Native {
+        match kernel::limit(&e) {
+            Some(sysctl) => {
+                let what = if sysctl == "max_user_watches" {
+                    "the inotify watch limit is reached"
+                } else {
+                    "too many inotify instances are open"
+                };
+                let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_else(|_| "?".into());
+                Native::Limit(format!(
+                    "{what} (fs.inotify.{sysctl} = {current}): polling instead. To watch with \
+                     inotify, raise it: `sudo sysctl fs.inotify.{sysctl}=524288` (add the line \
+                     fs.inotify.{sysctl}=524288 to /etc/sysctl.conf to keep it)"
+                ))
             }
-            notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => {
-                limit("max_user_watches", "the inotify watch limit is reached")
-            }
-            notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE) => {
-                limit("max_user_instances", "too many inotify instances are open")
-            }
-            _ => Native::Failed(Error::Watch {
+            None => Native::Failed(Error::Watch {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             }),
