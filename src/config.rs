@@ -449,18 +449,21 @@ impl Config {
     }
 }
 
+/// A TOML syntax error, located in its file.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    Error::Config {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key: None,
+        message: e.message().trim_end().to_owned(),
+    }
+}
+
 /// Parses the TOML, reporting the failing key and its line and column.
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
-    let de = toml::Deserializer::parse(text).map_err(|e| {
-        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-        Error::Config {
-            path: path.to_path_buf(),
-            line,
-            column,
-            key: None,
-            message: e.message().trim_end().to_owned(),
-        }
-    })?;
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();

@@ -301,12 +301,11 @@ impl Smoke {
     fn report_exit(&mut self, app: &AppProcess, outcome: Outcome) {
         app.group.kill();
         self.guard.remove(app.group.pid());
-        self.reporter.report(&Message::Exit {
-            pid: app.group.pid(),
-            code: outcome.code,
-            signal: outcome.signal.map(Signal::as_str),
-            ms: millis(app.started.elapsed()),
-        });
+        self.reporter.report(&Message::exit(
+            app.group.pid(),
+            &outcome,
+            app.started.elapsed(),
+        ));
     }
 
     fn stop_signal(&self) -> Signal {

@@ -360,12 +360,11 @@ impl Session {
                 .collect();
                 supervise::process::clean_up_after(app.group, &keep);
                 self.guard.remove(app.group.pid());
-                self.reporter.report(&Message::Exit {
-                    pid: app.group.pid(),
-                    code: outcome.code,
-                    signal: outcome.signal.map(Signal::as_str),
-                    ms: millis(app.started.elapsed()),
-                });
+                self.reporter.report(&Message::exit(
+                    app.group.pid(),
+                    outcome,
+                    app.started.elapsed(),
+                ));
             }
             Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
             Event::Key(Key::Clear) => self.reporter.clear_screen(),

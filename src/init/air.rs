@@ -8,7 +8,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use crate::config::line_col;
+use crate::config::toml_error;
 use crate::error::Error;
 
 use super::DEFAULT_LISTEN;
@@ -56,16 +56,9 @@ pub struct Translation {
 }
 
 pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, Error> {
-    let air: Table = source.parse().map_err(|e: toml::de::Error| {
-        let (line, column) = e.span().map_or((1, 1), |s| line_col(source, s.start));
-        Error::Config {
-            path: path.to_path_buf(),
-            line,
-            column,
-            key: None,
-            message: e.message().trim_end().to_owned(),
-        }
-    })?;
+    let air: Table = source
+        .parse()
+        .map_err(|e: toml::de::Error| toml_error(path, source, &e))?;
     let mut t = Translation::default();
     let empty = Table::new();
     let section = |name: &str| air.get(name).and_then(Value::as_table).unwrap_or(&empty);

@@ -320,6 +320,18 @@ fn lossy_paths<S: serde::Serializer>(paths: &[PathBuf], serializer: S) -> Result
     serializer.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
 }
 
+impl Message {
+    /// `exit` for the app `pid`, which ran for `ran`.
+    pub fn exit(pid: u32, outcome: &crate::event::Outcome, ran: Duration) -> Message {
+        Message::Exit {
+            pid,
+            code: outcome.code,
+            signal: outcome.signal.map(nix::sys::signal::Signal::as_str),
+            ms: millis(ran),
+        }
+    }
+}
+
 /// "src/main.go", "src/main.go and 2 more".
 pub fn summarize(paths: &[PathBuf]) -> String {
     match paths {

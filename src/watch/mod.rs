@@ -31,7 +31,8 @@ use poll::Poller;
 /// The running watcher. Dropping it stops watching.
 pub struct Watcher {
     stop: Stop,
-    /// Why hot polls although inotify was asked for (a limit, a network filesystem).
+    /// Why hot polls although inotify was asked for (a limit, a network filesystem), or that
+    /// it is close to the inotify limit.
     pub fallback: Option<String>,
     /// Fingerprints of the watched files, for the app loop's content checks.
     pub contents: SharedContents,
@@ -82,59 +83,36 @@ impl Watcher {
     ) -> Result<Watcher, Error> {
         let filter = Filter::new(config, root, tmp_dir);
         let contents = SharedContents::default();
-        let interval = match config.backend {
-            WatchBackend::Poll(interval) => {
-                return Watcher::poll(
-                    config,
-                    filter,
-                    interval,
-                    config_file,
-                    contents,
-                    events,
-                    None,
-                );
+        let poll_because = |why: String| (crate::config::DEFAULT_POLL_INTERVAL, Some(why));
+        let (interval, why) = match config.backend {
+            WatchBackend::Poll(interval) => (interval, None),
+            WatchBackend::Native => {
+                let silent = config
+                    .paths
+                    .iter()
+                    .find_map(|p| silent_filesystem(p).map(|fs| (p, fs)));
+                if let Some((path, fs)) = silent {
+                    poll_because(format!(
+                        "{} is on a {fs} filesystem, which reports no changes made from the other \
+                         side: polling instead (set `[watch] poll = true` to say so and silence this)",
+                        relative(path, root).display()
+                    ))
+                } else {
+                    match Watcher::native(
+                        config,
+                        filter.clone(),
+                        config_file,
+                        contents.clone(),
+                        events.clone(),
+                    ) {
+                        Ok(watcher) => return Ok(watcher),
+                        Err(Native::Limit(why)) => poll_because(why),
+                        Err(Native::Failed(e)) => return Err(e),
+                    }
+                }
             }
-            WatchBackend::Native => crate::config::DEFAULT_POLL_INTERVAL,
         };
-        if let Some((path, fs)) = config
-            .paths
-            .iter()
-            .find_map(|p| silent_filesystem(p).map(|fs| (p, fs)))
-        {
-            let why = format!(
-                "{} is on a {fs} filesystem, which reports no changes made from the other side: \
-                 polling instead (set `[watch] poll = true` to say so and silence this)",
-                relative(path, root).display()
-            );
-            return Watcher::poll(
-                config,
-                filter,
-                interval,
-                config_file,
-                contents,
-                events,
-                Some(why),
-            );
-        }
-        match Watcher::native(
-            config,
-            filter.clone(),
-            config_file,
-            contents.clone(),
-            events.clone(),
-        ) {
-            Ok(watcher) => Ok(watcher),
-            Err(Native::Limit(why)) => Watcher::poll(
-                config,
-                filter,
-                interval,
-                config_file,
-                contents,
-                events,
-                Some(why),
-            ),
-            Err(Native::Failed(e)) => Err(e),
-        }
+        Watcher::poll(config, filter, interval, config_file, contents, events, why)
     }
 
     fn poll(
@@ -212,6 +190,7 @@ impl Watcher {
             let _ = state.kernel.add(dir);
         }
         let dirs = state.dirs;
+        let advice = watch_budget(dirs);
         thread::Builder::new()
             .name("watch".into())
             .spawn(move || state.run(events))
@@ -220,7 +199,7 @@ impl Watcher {
             stop: Stop::Native(waker),
             dirs,
             mode: Mode::Native,
-            fallback: None,
+            fallback: advice,
             contents,
         })
     }
@@ -470,6 +449,22 @@ impl Native {
             Native::Failed(e) => e.to_string(),
         }
     }
+}
+
+/// A warning when the watched directories use most of the user's inotify watches: the next
+/// `npm install` or checkout may hit the limit.
+fn watch_budget(dirs: usize) -> Option<String> {
+    let max: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (dirs * 4 > max * 3).then(|| {
+        format!(
+            "watching {dirs} directories uses most of fs.inotify.max_user_watches = {max}; raise it \
+             (`sudo sysctl fs.inotify.max_user_watches=524288`) or exclude big directories"
+        )
+    })
 }
 
 /// The kind of filesystem under `path` if it is one that sends no inotify events for changes
