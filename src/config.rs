@@ -20,7 +20,7 @@ use crate::supervise::Restart;
 
 pub const FILE_NAME: &str = ".hot.toml";
 
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(5);
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(2);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_millis(3000);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
 pub const DEFAULT_TMP_DIR: &str = "tmp";

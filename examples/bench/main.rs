@@ -1,4 +1,5 @@
-//! hot's benchmark: `cargo run --release --example bench` (add `-- --quick` for a smoke run).
+//! hot's benchmark: `cargo run --release --example bench` (add `-- --quick` for a smoke run,
+//! `-- --hot-only` to skip the peers).
 //!
 //! Drives the release `hot` binary as a user would, on generated projects in a temp dir, and,
 //! when they are on PATH, `watchexec` (50 ms and 0 ms debounce) and `systemfd` + `watchexec`
@@ -76,6 +77,7 @@ impl Tool {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let hot_only = std::env::args().any(|a| a == "--hot-only");
     let plan = Plan::new(quick);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new("cargo")
@@ -99,7 +101,9 @@ fn main() {
             .status()
             .is_ok()
     };
-    if have("watchexec") {
+    if hot_only {
+        eprintln!("bench: --hot-only: measuring hot alone");
+    } else if have("watchexec") {
         tools.extend([Tool::Watchexec, Tool::WatchexecZero]);
         if have("systemfd") {
             tools.push(Tool::SystemfdWatchexec);

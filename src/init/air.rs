@@ -200,10 +200,10 @@ fn watch_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
     match int(build.get("delay")) {
         Some(ms) if ms != AIR_DEFAULT_DELAY_MS => {
             watch.push(format!("debounce_ms = {ms}"));
-            t.notes.push(format!("build.delay = {ms} kept as watch.debounce_ms (hot's default is 5 ms)"));
+            t.notes.push(format!("build.delay = {ms} kept as watch.debounce_ms (hot's default is 2 ms)"));
         }
         Some(_) => t.notes.push(
-            "build.delay = 1000 (air's default) left out: hot builds as soon as the files stop changing (5 ms)"
+            "build.delay = 1000 (air's default) left out: hot builds as soon as the files stop changing (2 ms)"
                 .into(),
         ),
         None => {}
