@@ -161,10 +161,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             },
         };
         let event = match event {
-            Some(Event::ConfigChanged) => session.reload(),
-            other => other,
-        };
-        let event = match event {
             Some(event) => session.observe(&event).or(Some(event)),
             None => None,
         };
@@ -394,6 +390,11 @@ impl Session {
             .map_or(Signal::SIGTERM, |r| r.stop_signal);
         match effect {
             Effect::Note(message) => self.reporter.note(message),
+            Effect::ReloadConfig => {
+                if let Some(reconfigured) = self.reload() {
+                    let _ = self.events.send(reconfigured);
+                }
+            }
             Effect::CheckContents { paths } => {
                 let changed = match self.watcher.contents.lock() {
                     Ok(mut contents) => paths

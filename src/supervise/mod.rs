@@ -52,6 +52,10 @@ impl Restart {
     }
 }
 
+/// How long the config file must stay unchanged before it is reloaded: an editor may write it
+/// in several steps, and half a file is not a config.
+const CONFIG_QUIET: Duration = Duration::from_millis(50);
+
 /// First and longest wait before restarting an app that exited on its own.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -62,6 +66,8 @@ const HEALTHY_RUN: Duration = Duration::from_secs(10);
 pub enum Effect {
     /// Tell the user something the Supervisor decided.
     Note(String),
+    /// Load the config file again; a valid one comes back as `Reconfigured`.
+    ReloadConfig,
     /// Compare these paths' contents with what they were; answered by `ContentsChecked`.
     /// Done once the burst is quiet, so a file half-way through being written is never judged.
     CheckContents {
@@ -162,6 +168,8 @@ pub struct Supervisor {
     build_when_down: bool,
     /// A content check is out: act on its answer, not on the clock.
     checking: bool,
+    /// The config file changed at this time; reload once it has been quiet a while.
+    config_changed: Option<Instant>,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
     /// When the current app was started.
@@ -182,6 +190,7 @@ impl Supervisor {
             start_when_down: false,
             build_when_down: false,
             checking: false,
+            config_changed: None,
             shutdown: None,
             up_since: None,
             retry_at: None,
@@ -216,7 +225,8 @@ impl Supervisor {
             AppState::Stopping { kill_at } => kill_at,
             _ => None,
         };
-        [quiet, build_kill, app_kill, self.retry_at]
+        let reload = self.config_changed.map(|t| t + CONFIG_QUIET);
+        [quiet, build_kill, app_kill, self.retry_at, reload]
             .into_iter()
             .flatten()
             .min()
@@ -271,8 +281,11 @@ impl Supervisor {
                     self.queue(vec![file], now, true, effects);
                 }
             }
-            // The app loop turns this into `Reconfigured` once the new config is valid.
-            Event::ConfigChanged => {}
+            Event::ConfigChanged => {
+                if self.shutdown.is_none() {
+                    self.config_changed = Some(now);
+                }
+            }
             Event::Key(Key::Clear) => {}
             Event::BuildFinished(outcome) => {
                 let was = self.build;
@@ -356,6 +369,10 @@ impl Supervisor {
     }
 
     fn on_time(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if self.config_changed.is_some_and(|t| now >= t + CONFIG_QUIET) {
+            self.config_changed = None;
+            effects.push(Effect::ReloadConfig);
+        }
         if self.retry_at.is_some_and(|at| now >= at) {
             self.retry_at = None;
             if self.app == AppState::Down
@@ -549,6 +566,21 @@ mod tests {
             effects.extend(s.step(Some(Event::ContentsChecked { changed: paths }), at));
         }
         effects
+    }
+
+    #[test]
+    fn config_changes_reload_once_quiet() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(s.step(Some(Event::ConfigChanged), t0), []);
+        assert_eq!(
+            s.step(Some(Event::ConfigChanged), t0 + Duration::from_millis(10)),
+            []
+        );
+        let due = t0 + Duration::from_millis(10) + CONFIG_QUIET;
+        assert_eq!(s.next_deadline(), Some(due));
+        assert_eq!(s.step(None, due), [Effect::ReloadConfig]);
+        assert_eq!(s.next_deadline(), None);
     }
 
     #[test]
