@@ -195,17 +195,22 @@ impl Hot {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().expect("spawn hot");
-        let shared = Arc::new((Mutex::new(Transcript::default()), Condvar::new()));
+        Hot::attach(cmd.spawn().expect("spawn hot"), Transcript::default())
+    }
+
+    /// Starts collecting a spawned child's output (its stdout and stderr must be piped).
+    fn attach(mut child: Child, transcript: Transcript) -> Hot {
+        let shared = Arc::new((Mutex::new(transcript), Condvar::new()));
         let stderr = child.stderr.take().expect("stderr");
         let stdout = child.stdout.take().expect("stdout");
         let s = shared.clone();
         thread::spawn(move || collect(stderr, s, true));
         let s = shared.clone();
         thread::spawn(move || collect(stdout, s, false));
+        let stdin = child.stdin.take();
         Hot {
             child,
-            stdin: None,
+            stdin,
             shared,
             cursor: 0,
             exit: None,
@@ -231,26 +236,11 @@ impl Hot {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn script");
         let transcript = Transcript {
             events_on_stdout: true,
             ..Transcript::default()
         };
-        let shared = Arc::new((Mutex::new(transcript), Condvar::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let stdout = child.stdout.take().expect("stdout");
-        let s = shared.clone();
-        thread::spawn(move || collect(stderr, s, true));
-        let s = shared.clone();
-        thread::spawn(move || collect(stdout, s, false));
-        let stdin = child.stdin.take();
-        Some(Hot {
-            child,
-            stdin,
-            shared,
-            cursor: 0,
-            exit: None,
-        })
+        Some(Hot::attach(cmd.spawn().expect("spawn script"), transcript))
     }
 
     /// Types `keys` at the terminal.
