@@ -302,8 +302,11 @@ impl Running {
             }
             Tool::Watchexec | Tool::WatchexecZero | Tool::SystemfdWatchexec => {
                 let script = format!("{BUILD} && exec {}", app.display());
+                // --shell=none: run `sh -c SCRIPT` as given; by default watchexec joins the
+                // words into one line for another shell, which splits the script.
                 let mut w = vec![
                     "watchexec".to_owned(),
+                    "--shell=none".into(),
                     "-w".into(),
                     "src".into(),
                     "-r".into(),
