@@ -158,3 +158,77 @@ fn listen_errors_have_their_own_messages() {
         );
     }
 }
+
+/// Runs hot as the unprivileged user `nobody` (util-linux `setpriv`), for the errors root never
+/// sees. None when that is impossible (not root, no setpriv).
+fn hot_as_nobody(project: &Project) -> Option<(i32, String)> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !root || !setpriv {
+        eprintln!(
+            "\n\n*** SKIPPED unprivileged listen errors: needs root and util-linux setpriv ***\n"
+        );
+        return None;
+    }
+    // nobody must reach the project and its tmp dir.
+    for dir in [project.dir.clone(), project.path("tmp")] {
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .expect("chmod");
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_hot"))
+        .current_dir(&project.dir);
+    let mut hot = Hot::spawn(cmd);
+    let status = hot.wait_exit();
+    Some((status.code().unwrap_or(-1), hot.transcript()))
+}
+
+#[test]
+fn privileged_port_and_unwritable_socket_directory_have_their_own_messages() {
+    let privileged = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .unwrap_or(1024);
+    if privileged > 80 {
+        let project = Project::new();
+        project.write(
+            ".hot.toml",
+            "listen = [\"127.0.0.1:80\"]\n[run]\ncmd = \"true\"\n",
+        );
+        let Some((code, output)) = hot_as_nobody(&project) else {
+            return;
+        };
+        assert_eq!(code, 2, "{output}");
+        assert!(output.contains("port 80 is privileged"), "{output}");
+    } else {
+        eprintln!(
+            "\n\n*** SKIPPED privileged port case: ports below 1024 are open to everyone here ***\n"
+        );
+    }
+
+    let project = Project::new();
+    project.write(
+        ".hot.toml",
+        "listen = [\"unix:locked/app.sock\"]\n[run]\ncmd = \"true\"\n",
+    );
+    fs::create_dir_all(project.path("locked")).expect("mkdir");
+    fs::set_permissions(
+        project.path("locked"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o555),
+    )
+    .expect("chmod");
+    let Some((code, output)) = hot_as_nobody(&project) else {
+        return;
+    };
+    assert_eq!(code, 2, "{output}");
+    assert!(
+        output.contains("permission denied: cannot create a socket in"),
+        "{output}"
+    );
+}
