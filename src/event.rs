@@ -22,8 +22,12 @@ pub enum Event {
     WatchFailed(String),
     /// A key pressed at the terminal.
     Key(Key),
-    /// The answer to `Effect::CheckContents`: the paths whose content really changed.
-    ContentsChecked { changed: Vec<PathBuf> },
+    /// The answer to `Effect::CheckContents`: the paths whose content really changed, and
+    /// whether every one of them is missing now.
+    ContentsChecked {
+        changed: Vec<PathBuf>,
+        all_missing: bool,
+    },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,
     /// The config was reloaded: rebuild and restart under the new rules.

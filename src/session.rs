@@ -403,7 +403,13 @@ impl Session {
                         .collect(),
                     Err(_) => paths,
                 };
-                let _ = self.events.send(Event::ContentsChecked { changed });
+                let all_missing = changed
+                    .iter()
+                    .all(|p: &PathBuf| std::fs::symlink_metadata(self.root.join(p)).is_err());
+                let _ = self.events.send(Event::ContentsChecked {
+                    changed,
+                    all_missing,
+                });
             }
             Effect::ReportChange { paths } => {
                 if self.config.ui.clear_on_rebuild {

@@ -113,6 +113,9 @@ impl StopReason {
 /// done. A single save keeps the short window.
 const EDITOR_SAVE_PATHS: usize = 8;
 const STORM_QUIET: Duration = Duration::from_millis(100);
+/// A save that renames the old file away before writing the new one leaves a moment with no file
+/// at all; a change that is only missing files waits this long for them to come back.
+const REAPPEAR_QUIET: Duration = Duration::from_millis(50);
 
 /// Changes waiting for the debounce window to go quiet.
 #[derive(Debug)]
@@ -121,6 +124,8 @@ struct Pending {
     last: Instant,
     /// Asked for at the keyboard: no need to wait for quiet.
     now: bool,
+    /// Every path was missing at the last check: wait longer, it may be coming back.
+    missing: bool,
 }
 
 impl Pending {
@@ -133,6 +138,8 @@ impl Pending {
         self.last
             + if storm {
                 debounce.max(STORM_QUIET)
+            } else if self.missing {
+                debounce.max(REAPPEAR_QUIET)
             } else {
                 debounce
             }
@@ -170,6 +177,8 @@ pub struct Supervisor {
     checking: bool,
     /// The config file changed at this time; reload once it has been quiet a while.
     config_changed: Option<Instant>,
+    /// The change being checked already waited once for missing files to come back.
+    waited_for_missing: bool,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
     /// When the current app was started.
@@ -191,6 +200,7 @@ impl Supervisor {
             build_when_down: false,
             checking: false,
             config_changed: None,
+            waited_for_missing: false,
             shutdown: None,
             up_since: None,
             retry_at: None,
@@ -264,10 +274,21 @@ impl Supervisor {
                 }
             }
             Event::Key(Key::Quit) => self.on_stop_request(exit::OK, now, effects),
-            Event::ContentsChecked { changed } => {
+            Event::ContentsChecked {
+                changed,
+                all_missing,
+            } => {
                 self.checking = false;
+                let waited = std::mem::take(&mut self.waited_for_missing);
                 if !changed.is_empty() && self.shutdown.is_none() {
-                    if self.build == BuildState::Idle {
+                    if all_missing && !waited && self.build == BuildState::Idle {
+                        // Maybe an atomic save half-way: check again once it has been quiet longer.
+                        self.queue(changed, now, false, effects);
+                        if let Some(pending) = &mut self.pending {
+                            pending.missing = true;
+                        }
+                        self.waited_for_missing = true;
+                    } else if self.build == BuildState::Idle {
                         self.act_on(changed, now, effects);
                     } else {
                         // A new change started a build meanwhile: fold these into the next one.
@@ -355,6 +376,7 @@ impl Supervisor {
             paths: BTreeSet::new(),
             last: now,
             now: false,
+            missing: false,
         });
         pending.paths.extend(paths);
         pending.last = now;
@@ -563,9 +585,73 @@ mod tests {
             let Effect::CheckContents { paths } = effects.remove(pos) else {
                 unreachable!()
             };
-            effects.extend(s.step(Some(Event::ContentsChecked { changed: paths }), at));
+            effects.extend(s.step(
+                Some(Event::ContentsChecked {
+                    changed: paths,
+                    all_missing: false,
+                }),
+                at,
+            ));
         }
         effects
+    }
+
+    #[test]
+    fn a_file_that_vanished_gets_time_to_come_back_before_building() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let main = vec![PathBuf::from("main.go")];
+        s.step(Some(changed("main.go")), t0);
+        assert_eq!(
+            s.step(None, t0 + DEBOUNCE),
+            [Effect::CheckContents {
+                paths: main.clone()
+            }]
+        );
+        let gone = Event::ContentsChecked {
+            changed: main.clone(),
+            all_missing: true,
+        };
+        assert_eq!(s.step(Some(gone), t0 + DEBOUNCE), []);
+        assert_eq!(s.next_deadline(), Some(t0 + DEBOUNCE + REAPPEAR_QUIET));
+        // It comes back (the atomic save's second half): one build, with the new file.
+        let t1 = t0 + DEBOUNCE * 2;
+        s.step(Some(changed("main.go")), t1);
+        assert_eq!(
+            s.step(None, t1 + REAPPEAR_QUIET),
+            [Effect::CheckContents {
+                paths: main.clone()
+            }]
+        );
+        let back = Event::ContentsChecked {
+            changed: main.clone(),
+            all_missing: false,
+        };
+        assert!(matches!(
+            acts(s.step(Some(back), t1 + REAPPEAR_QUIET)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
+        // A real deletion builds after the one wait.
+        s.step(Some(ok()), t1 + REAPPEAR_QUIET);
+        s.step(Some(exited()), t1 + REAPPEAR_QUIET);
+        let t2 = t1 + Duration::from_secs(1);
+        s.step(Some(changed("main.go")), t2);
+        s.step(None, t2 + DEBOUNCE);
+        let gone = || Event::ContentsChecked {
+            changed: main.clone(),
+            all_missing: true,
+        };
+        assert_eq!(s.step(Some(gone()), t2 + DEBOUNCE), []);
+        assert_eq!(
+            s.step(None, t2 + DEBOUNCE + REAPPEAR_QUIET),
+            [Effect::CheckContents {
+                paths: main.clone()
+            }]
+        );
+        assert!(matches!(
+            acts(s.step(Some(gone()), t2 + DEBOUNCE + REAPPEAR_QUIET)).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
     }
 
     #[test]
@@ -601,7 +687,10 @@ mod tests {
         );
         assert_eq!(
             s.step(
-                Some(Event::ContentsChecked { changed: vec![] }),
+                Some(Event::ContentsChecked {
+                    changed: vec![],
+                    all_missing: false,
+                }),
                 t0 + DEBOUNCE
             ),
             []
@@ -725,7 +814,10 @@ mod tests {
             s.step(Some(killed), t1 + GRACE),
             [Effect::CheckContents { paths: b.clone() }]
         );
-        let checked = Event::ContentsChecked { changed: b.clone() };
+        let checked = Event::ContentsChecked {
+            changed: b.clone(),
+            all_missing: false,
+        };
         match acts(s.step(Some(checked), t1 + GRACE)).as_slice() {
             [Effect::StartBuild { changes }] => assert_eq!(changes, &b),
             other => panic!("expected a fresh build, got {other:?}"),
