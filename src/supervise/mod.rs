@@ -121,6 +121,8 @@ const REAPPEAR_QUIET: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 struct Pending {
     paths: BTreeSet<PathBuf>,
+    /// When the burst began, and when its latest change came.
+    first: Instant,
     last: Instant,
     /// Asked for at the keyboard: no need to wait for quiet.
     now: bool,
@@ -135,13 +137,17 @@ impl Pending {
         }
         // "." stands for "everything" (the kernel's event queue overflowed): a storm.
         let storm = self.paths.len() > EDITOR_SAVE_PATHS || self.paths.contains(Path::new("."));
+        // The longer a burst has lasted, the longer a pause in it may be: wait at least as long
+        // as it has been going on (up to the storm window), so a writer that stalls briefly in
+        // the middle of a burst does not split it. An editor's save lasts well under 1 ms.
+        let lasted = (self.last - self.first).min(STORM_QUIET);
         self.last
             + if storm {
                 debounce.max(STORM_QUIET)
             } else if self.missing {
                 debounce.max(REAPPEAR_QUIET)
             } else {
-                debounce
+                debounce.max(lasted)
             }
     }
 }
@@ -374,6 +380,7 @@ impl Supervisor {
     ) {
         let pending = self.pending.get_or_insert_with(|| Pending {
             paths: BTreeSet::new(),
+            first: now,
             last: now,
             now: false,
             missing: false,
@@ -741,6 +748,22 @@ mod tests {
             }
             other => panic!("expected one build, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_burst_that_lasted_waits_as_long_for_its_end() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        // Three files over 60 ms, then a pause: the pause must be as long as the burst so far.
+        for (i, ms) in [0u64, 30, 60].iter().enumerate() {
+            s.step(
+                Some(changed(&format!("f{i}"))),
+                t0 + Duration::from_millis(*ms),
+            );
+        }
+        let last = t0 + Duration::from_millis(60);
+        assert_eq!(s.next_deadline(), Some(last + Duration::from_millis(60)));
+        assert_eq!(tick(&mut s, last + DEBOUNCE), []);
     }
 
     #[test]
