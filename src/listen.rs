@@ -123,14 +123,19 @@ impl ListenSpec {
 pub struct Listener {
     spec: ListenSpec,
     fd: OwnedFd,
-    name: String,
     /// The real address, with port 0 resolved: "127.0.0.1:41234" or "unix:/abs/path".
     bound: String,
-    /// A socket file `hot` created and removes at exit.
-    socket_file: Option<PathBuf>,
 }
 
 impl Listener {
+    /// The socket file `hot` created (and removes at exit), for a unix socket.
+    fn socket_file(&self) -> Option<&Path> {
+        match &self.spec.addr {
+            ListenAddr::Unix(path) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Whether this socket is what `spec` asks for: the same entry, or the address it is bound
     /// to (a port 0 that got a port, written out after the fact).
     fn serves(&self, spec: &ListenSpec) -> bool {
@@ -144,7 +149,7 @@ impl Listener {
     /// fresh socket is bound to the exact address the session announced and put in place of the
     /// old one at the same fd number.
     fn relisten(&self) -> io::Result<()> {
-        let fresh = match &self.socket_file {
+        let fresh = match self.socket_file() {
             Some(path) => {
                 let _ = std::fs::remove_file(path);
                 bind_unix(path, self.spec.mode).map_err(io::Error::other)?
@@ -216,7 +221,6 @@ impl Listeners {
                     .and_then(Option::take)
             };
             if let Some(mut listener) = take(&mut old).or_else(|| take(&mut fresh)) {
-                listener.name = spec.name.clone();
                 listener.spec = spec.clone();
                 self.sockets.push(listener);
             }
@@ -256,7 +260,7 @@ impl Listeners {
 
     /// `LISTEN_FDS` and `LISTEN_FDNAMES` (LISTEN_PID is set by the app's own process).
     pub fn env(&self) -> [(&'static str, String); 2] {
-        let names: Vec<&str> = self.sockets.iter().map(|l| l.name.as_str()).collect();
+        let names: Vec<&str> = self.sockets.iter().map(|l| l.spec.name.as_str()).collect();
         [
             ("LISTEN_FDS", self.sockets.len().to_string()),
             ("LISTEN_FDNAMES", names.join(":")),
@@ -293,7 +297,7 @@ impl Listeners {
 impl Drop for Listeners {
     fn drop(&mut self) {
         for l in &self.sockets {
-            if let Some(path) = &l.socket_file {
+            if let Some(path) = l.socket_file() {
                 let _ = std::fs::remove_file(path);
             }
         }
@@ -306,21 +310,18 @@ fn bind_one(spec: &ListenSpec) -> Result<Listener, Error> {
         addr: display.clone(),
         message,
     };
-    let (socket, socket_file) = match &spec.addr {
+    let socket = match &spec.addr {
         ListenAddr::Tcp(text) => {
             let addr = text
                 .to_socket_addrs()
                 .map_err(|e| fail(format!("cannot resolve the host: {e}")))?
                 .next()
                 .ok_or_else(|| fail("the host name resolves to no address".into()))?;
-            (
-                bind_tcp(addr, false).map_err(|e| fail(explain_tcp(e, addr)))?,
-                None,
-            )
+            bind_tcp(addr, false).map_err(|e| fail(explain_tcp(e, addr)))?
         }
         ListenAddr::AnyInterface(port) => {
             let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port));
-            let socket = match bind_tcp(v6, true) {
+            match bind_tcp(v6, true) {
                 Ok(s) => s,
                 // No IPv6 on this machine: every IPv4 interface is what ":PORT" can mean.
                 Err(e)
@@ -331,18 +332,14 @@ fn bind_one(spec: &ListenSpec) -> Result<Listener, Error> {
                     bind_tcp(v4, false).map_err(|e| fail(explain_tcp(e, v4)))?
                 }
                 Err(e) => return Err(fail(explain_tcp(e, v6))),
-            };
-            (socket, None)
+            }
         }
-        ListenAddr::Unix(path) => (
-            bind_unix(path, spec.mode).map_err(fail)?,
-            Some(path.clone()),
-        ),
+        ListenAddr::Unix(path) => bind_unix(path, spec.mode).map_err(fail)?,
     };
 
-    let bound = match &socket_file {
-        Some(path) => format!("unix:{}", path.display()),
-        None => socket
+    let bound = match &spec.addr {
+        ListenAddr::Unix(path) => format!("unix:{}", path.display()),
+        _ => socket
             .local_addr()
             .ok()
             .and_then(|a| a.as_socket())
@@ -360,9 +357,7 @@ fn bind_one(spec: &ListenSpec) -> Result<Listener, Error> {
     Ok(Listener {
         spec: spec.clone(),
         fd,
-        name: spec.name.clone(),
         bound,
-        socket_file,
     })
 }
 

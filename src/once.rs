@@ -15,9 +15,9 @@ use crate::error::{Error, exit};
 use crate::event::{Event, Outcome};
 use crate::listen::Listeners;
 use crate::session::{Prepared, forward_signals, prepare};
-use crate::supervise::StopReason;
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
+use crate::supervise::{self, StopReason};
 use crate::ui::{Message, Reporter, human, millis};
 
 /// One probe's wait for an answer; a slow app gets more probes, not a longer one.
@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     } = prepare(&cli, &reporter)?;
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
+    supervise::process::become_subreaper();
     let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let mut smoke = Smoke {
         reporter,
@@ -299,7 +300,7 @@ impl Smoke {
     }
 
     fn report_exit(&mut self, app: &AppProcess, outcome: Outcome) {
-        app.group.kill();
+        supervise::process::clean_up_after(app.group, &[self.guard.pid()]);
         self.guard.remove(app.group.pid());
         self.reporter.report(&Message::exit(
             app.group.pid(),

@@ -20,6 +20,7 @@ use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Effect, Policy, Restart, Supervisor};
 use crate::ui::{self, Message, Reporter, keys, millis};
+use crate::watch::contents::Check;
 use crate::watch::{Mode, Watcher};
 
 /// How long a cancelled build gets to clean up before SIGKILL.
@@ -133,10 +134,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         guard,
         build: None,
         app: None,
-        _keyboard: keyboard,
+        keyboard,
     };
     session.announce();
-    if session._keyboard.is_some() {
+    if session.keyboard.is_some() {
         session.reporter.key_hint();
     }
 
@@ -222,13 +223,13 @@ struct Session {
     build: Option<BuildJob>,
     app: Option<AppProcess>,
     /// Restores the terminal when the session ends.
-    _keyboard: Option<keys::KeyboardGuard>,
+    keyboard: Option<keys::KeyboardGuard>,
 }
 
 impl Session {
     /// The `watching` line: addresses, paths, and how changes are noticed.
     fn announce(&self) {
-        if let Some(why) = &self.watcher.fallback {
+        if let Some(why) = &self.watcher.warning {
             self.reporter.warn(why.clone());
         }
         self.reporter.report(&Message::Watching {
@@ -396,16 +397,24 @@ impl Session {
                 }
             }
             Effect::CheckContents { paths } => {
-                let changed = match self.watcher.contents.lock() {
-                    Ok(mut contents) => paths
-                        .into_iter()
-                        .filter(|p| contents.changed(&self.root.join(p)))
-                        .collect(),
-                    Err(_) => paths,
-                };
-                let all_missing = changed
-                    .iter()
-                    .all(|p: &PathBuf| std::fs::symlink_metadata(self.root.join(p)).is_err());
+                let mut changed = Vec::new();
+                let mut all_missing = true;
+                match self.watcher.contents.lock() {
+                    Ok(mut contents) => {
+                        for path in paths {
+                            match contents.check(&self.root.join(&path)) {
+                                Check::Same => continue,
+                                Check::Changed => all_missing = false,
+                                Check::Gone => {}
+                            }
+                            changed.push(path);
+                        }
+                    }
+                    Err(_) => {
+                        changed = paths;
+                        all_missing = false;
+                    }
+                }
                 let _ = self.events.send(Event::ContentsChecked {
                     changed,
                     all_missing,

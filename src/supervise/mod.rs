@@ -117,6 +117,14 @@ const STORM_QUIET: Duration = Duration::from_millis(100);
 /// at all; a change that is only missing files waits this long for them to come back.
 const REAPPEAR_QUIET: Duration = Duration::from_millis(50);
 
+/// Which content check of a change is out: the first, or the one after its files were missing
+/// and it waited for them to come back (a change is given that wait only once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckRound {
+    First,
+    AfterWaitingForMissing,
+}
+
 /// Changes waiting for the debounce window to go quiet.
 #[derive(Debug)]
 struct Pending {
@@ -180,11 +188,9 @@ pub struct Supervisor {
     /// Build as soon as the app is down (its binary blocked the build).
     build_when_down: bool,
     /// A content check is out: act on its answer, not on the clock.
-    checking: bool,
+    checking: Option<CheckRound>,
     /// The config file changed at this time; reload once it has been quiet a while.
     config_changed: Option<Instant>,
-    /// The change being checked already waited once for missing files to come back.
-    waited_for_missing: bool,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
     /// When the current app was started.
@@ -204,9 +210,8 @@ impl Supervisor {
             app: AppState::Down,
             start_when_down: false,
             build_when_down: false,
-            checking: false,
+            checking: None,
             config_changed: None,
-            waited_for_missing: false,
             shutdown: None,
             up_since: None,
             retry_at: None,
@@ -231,7 +236,7 @@ impl Supervisor {
         let quiet = self
             .pending
             .as_ref()
-            .filter(|_| self.build == BuildState::Idle && !self.checking)
+            .filter(|_| self.build == BuildState::Idle && self.checking.is_none())
             .map(|p| p.due(self.policy.debounce));
         let build_kill = match self.build {
             BuildState::Cancelling { kill_at } => kill_at,
@@ -284,16 +289,17 @@ impl Supervisor {
                 changed,
                 all_missing,
             } => {
-                self.checking = false;
-                let waited = std::mem::take(&mut self.waited_for_missing);
+                let round = self.checking.take();
                 if !changed.is_empty() && self.shutdown.is_none() {
-                    if all_missing && !waited && self.build == BuildState::Idle {
+                    if all_missing
+                        && round == Some(CheckRound::First)
+                        && self.build == BuildState::Idle
+                    {
                         // Maybe an atomic save half-way: check again once it has been quiet longer.
                         self.queue(changed, now, false, effects);
                         if let Some(pending) = &mut self.pending {
                             pending.missing = true;
                         }
-                        self.waited_for_missing = true;
                     } else if self.build == BuildState::Idle {
                         self.act_on(changed, now, effects);
                     } else {
@@ -427,7 +433,11 @@ impl Supervisor {
             .pending
             .as_ref()
             .is_some_and(|p| now >= p.due(self.policy.debounce));
-        if quiet && self.build == BuildState::Idle && !self.checking && self.shutdown.is_none() {
+        if quiet
+            && self.build == BuildState::Idle
+            && self.checking.is_none()
+            && self.shutdown.is_none()
+        {
             let Some(pending) = self.pending.take() else {
                 return;
             };
@@ -436,7 +446,11 @@ impl Supervisor {
                 // Asked for (a key, a reloaded config): no content to compare.
                 self.act_on(paths, now, effects);
             } else {
-                self.checking = true;
+                self.checking = Some(if pending.missing {
+                    CheckRound::AfterWaitingForMissing
+                } else {
+                    CheckRound::First
+                });
                 effects.push(Effect::CheckContents { paths });
             }
         }

@@ -53,7 +53,11 @@ pub fn run_if_requested() -> Option<ExitCode> {
     // SAFETY: resetting a disposition to SIG_DFL in a single-threaded process.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let err = Command::new(&program).args(&rest).exec();
-    eprintln!("hot: cannot run {}: {err}", program.to_string_lossy());
+    eprintln!(
+        "hot: cannot run {}: {err} (check [run] cmd in .hot.toml: the program, relative to the \
+         project directory or on PATH)",
+        program.to_string_lossy()
+    );
     let code = match err.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,

@@ -28,16 +28,34 @@ pub struct Contents {
     known: HashMap<u64, u64>,
 }
 
+/// How a path compares with the last time it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Same,
+    /// Different, unreadable, too large to compare, or never seen.
+    Changed,
+    /// Not there (any more).
+    Gone,
+}
+
 impl Contents {
-    /// Whether `path`'s content differs from the last time it was seen; records the new one.
-    /// A removed, unreadable, large or never-seen file counts as changed.
-    pub fn changed(&mut self, path: &Path) -> bool {
+    /// Compares `path` with the last time it was seen, and records what it is now.
+    pub fn check(&mut self, path: &Path) -> Check {
         let key = key(path);
-        match fingerprint(path, &mut Vec::new()) {
-            Some(hash) => self.known.insert(key, hash) != Some(hash),
+        let file = match std::fs::File::open(path) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.known.remove(&key);
+                return Check::Gone;
+            }
+            Err(e) => Err(e),
+        };
+        match file.ok().and_then(|f| fingerprint_file(f, &mut Vec::new())) {
+            Some(hash) if self.known.insert(key, hash) == Some(hash) => Check::Same,
+            Some(_) => Check::Changed,
             None => {
                 self.known.remove(&key);
-                true
+                Check::Changed
             }
         }
     }
@@ -74,7 +92,10 @@ pub fn baseline(
 }
 
 fn fingerprint(path: &Path, buf: &mut Vec<u8>) -> Option<u64> {
-    let file = std::fs::File::open(path).ok()?;
+    fingerprint_file(std::fs::File::open(path).ok()?, buf)
+}
+
+fn fingerprint_file(file: std::fs::File, buf: &mut Vec<u8>) -> Option<u64> {
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > MAX_SIZE {
         return None;
@@ -111,12 +132,16 @@ mod tests {
         );
         let mut c = shared.lock().expect("lock");
         std::fs::write(&file, "one").expect("write");
-        assert!(!c.changed(&file), "rewriting the same bytes is no change");
+        assert_eq!(
+            c.check(&file),
+            Check::Same,
+            "rewriting the same bytes is no change"
+        );
         std::fs::write(&file, "two").expect("write");
-        assert!(c.changed(&file));
-        assert!(!c.changed(&file));
+        assert_eq!(c.check(&file), Check::Changed);
+        assert_eq!(c.check(&file), Check::Same);
         std::fs::remove_file(&file).expect("rm");
-        assert!(c.changed(&file), "a removal is a change");
+        assert_eq!(c.check(&file), Check::Gone, "a removal is a change");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -33,7 +33,7 @@ pub struct Watcher {
     stop: Stop,
     /// Why hot polls although inotify was asked for (a limit, a network filesystem), or that
     /// it is close to the inotify limit.
-    pub fallback: Option<String>,
+    pub warning: Option<String>,
     /// Fingerprints of the watched files, for the app loop's content checks.
     pub contents: SharedContents,
     /// Directories watched (or scanned, when polling).
@@ -145,7 +145,7 @@ impl Watcher {
             stop: Stop::Polling(stop),
             dirs,
             mode: Mode::Polling { files, scan, pause },
-            fallback,
+            warning: fallback,
             contents,
         })
     }
@@ -199,7 +199,7 @@ impl Watcher {
             stop: Stop::Native(waker),
             dirs,
             mode: Mode::Native,
-            fallback: advice,
+            warning: advice,
             contents,
         })
     }
