@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
+    /// Put hot's proxy in front of the app and reload open browser pages once the new app is
+    /// ready (same as `[browser] reload = true`).
+    #[arg(long)]
+    pub reload: bool,
+
     /// Print hot's own events as one JSON object per line on stderr instead of text.
     #[arg(long)]
     pub json: bool,
@@ -94,6 +99,9 @@ impl Cli {
         let mut keys = self.keys.clone();
         if !self.listen.is_empty() {
             keys.push(("listen".to_owned(), self.listen.join(",")));
+        }
+        if self.reload {
+            keys.push(("browser.reload".to_owned(), "true".to_owned()));
         }
         keys
     }

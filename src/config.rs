@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct ConfigFile {
     pub once: OnceSection,
     #[serde(default)]
     pub ui: UiSection,
+    #[serde(default)]
+    pub browser: BrowserSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +97,10 @@ pub struct RunSection {
     pub stop_timeout_ms: Option<u64>,
     pub env_files: Option<Vec<Spanned<String>>>,
     pub restart: Option<Spanned<String>>,
+    pub ready: Option<Spanned<String>>,
+    pub restart_mode: Option<Spanned<String>>,
+    pub error_page: Option<bool>,
+    pub app_addr: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +119,13 @@ pub struct UiSection {
     pub clear_on_rebuild: Option<bool>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSection {
+    pub reload: Option<bool>,
+    pub app_port: Option<Spanned<u16>>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resolved settings.
 
@@ -126,6 +140,64 @@ pub struct Config {
     pub run: Option<RunConfig>,
     pub once: OnceConfig,
     pub ui: UiConfig,
+    /// `[browser] reload`: proxy HTTP and reload open pages after every restart.
+    pub reload: bool,
+}
+
+impl Config {
+    /// How browsers reach the app: straight through the held sockets, or through hot's proxy.
+    pub fn route(&self) -> Route {
+        match self.run.as_ref().and_then(|r| r.app_addr) {
+            Some(addr) => Route::Proxy(Upstream::AppAddr(addr)),
+            None if self.reload => Route::Proxy(Upstream::Private),
+            None => Route::Direct,
+        }
+    }
+}
+
+/// Whether `hot` sits between clients and the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The app gets the `listen` sockets itself; hot only answers on them (the error page)
+    /// while no app is running after a failure.
+    Direct,
+    /// hot accepts on the `listen` sockets and forwards every request.
+    Proxy(Upstream),
+}
+
+/// Where the proxy forwards to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// Private sockets hot binds on 127.0.0.1 and hands to the app as fds 3.. instead of the
+    /// public ones: the app restarts behind them, so no connection is ever refused.
+    Private,
+    /// An app that binds its own port (`[run] app_addr`, `[browser] app_port`): connects are
+    /// retried while it restarts.
+    AppAddr(SocketAddr),
+}
+
+/// `[run] ready`: when a started app counts as ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    /// As soon as it started (a notify-speaking app still reports READY=1).
+    Started,
+    /// It sent `READY=1` to `NOTIFY_SOCKET`.
+    Notify,
+    /// It accepts TCP connections.
+    Tcp,
+    /// A GET of this path is answered with a status below 500.
+    Http(String),
+}
+
+/// `[run] restart_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartMode {
+    /// Stop the old app, then start the new one (connections wait in the backlog meanwhile).
+    #[default]
+    StopThenStart,
+    /// Start the new app beside the old one on the same sockets; stop the old one once the new
+    /// one is ready.
+    Overlap,
 }
 
 /// How `hot --once` decides the app is ready.
@@ -187,6 +259,12 @@ pub struct RunConfig {
     /// dotenv files read before every start (KEY=VALUE lines), below `env`.
     pub env_files: Vec<PathBuf>,
     pub restart: Restart,
+    pub ready: Ready,
+    pub restart_mode: RestartMode,
+    /// Answer HTTP requests with a 503 page while no app runs after a failure.
+    pub error_page: bool,
+    /// Where an app that binds its own port listens, for the proxy.
+    pub app_addr: Option<SocketAddr>,
 }
 
 /// What the environment and the command line set on top of the file.
@@ -244,7 +322,13 @@ const KEYS: &[(&str, Kind)] = &[
     ("once.timeout_ms", Kind::Int),
     ("once.expect_status", Kind::Int),
     ("once.settle_ms", Kind::Int),
+    ("run.ready", Kind::Str),
+    ("run.restart_mode", Kind::Str),
+    ("run.error_page", Kind::Bool),
+    ("run.app_addr", Kind::Str),
     ("ui.clear_on_rebuild", Kind::Bool),
+    ("browser.reload", Kind::Bool),
+    ("browser.app_port", Kind::Int),
 ];
 
 /// Whether `key` ("build.cmd") is a key flags and the environment can set.
@@ -357,6 +441,10 @@ impl ConfigFile {
                 stop_timeout_ms: top.run.stop_timeout_ms.or(self.run.stop_timeout_ms),
                 env_files: top.run.env_files.or(self.run.env_files),
                 restart: top.run.restart.or(self.run.restart),
+                ready: top.run.ready.or(self.run.ready),
+                restart_mode: top.run.restart_mode.or(self.run.restart_mode),
+                error_page: top.run.error_page.or(self.run.error_page),
+                app_addr: top.run.app_addr.or(self.run.app_addr),
             },
             once: OnceSection {
                 probe: top.once.probe.or(self.once.probe),
@@ -367,6 +455,10 @@ impl ConfigFile {
             },
             ui: UiSection {
                 clear_on_rebuild: top.ui.clear_on_rebuild.or(self.ui.clear_on_rebuild),
+            },
+            browser: BrowserSection {
+                reload: top.browser.reload.or(self.browser.reload),
+                app_port: top.browser.app_port.or(self.browser.app_port),
             },
         }
     }
@@ -565,7 +657,24 @@ impl Resolver<'_> {
             None => None,
         };
 
-        let run = self.run(file.run, &overrides.app_args)?;
+        let reload = file.browser.reload.unwrap_or(false);
+        let app_port = file.browser.app_port;
+        let run = self.run(file.run, app_port, &overrides.app_args)?;
+        if let Some(run) = &run {
+            let proxied = reload || run.app_addr.is_some();
+            if proxied && listen.is_empty() {
+                let why = if reload {
+                    "[browser] reload"
+                } else {
+                    "an app address ([run] app_addr / [browser] app_port)"
+                };
+                return Err(Error::Usage(format!(
+                    "{}: {why} needs a public address for hot's proxy: set listen = [\"127.0.0.1:8080\"] \
+                     (browsers connect there; hot forwards to the app)",
+                    self.path.display()
+                )));
+            }
+        }
         if run.is_none() && build.is_none() {
             return Err(Error::Usage(format!(
                 "{}: nothing to do: set [run] cmd (the server to restart) and usually [build] cmd",
@@ -591,6 +700,7 @@ impl Resolver<'_> {
             ui: UiConfig {
                 clear_on_rebuild: file.ui.clear_on_rebuild.unwrap_or(false),
             },
+            reload,
         })
     }
 
@@ -736,7 +846,12 @@ impl Resolver<'_> {
         })
     }
 
-    fn run(&self, r: RunSection, app_args: &[String]) -> Result<Option<RunConfig>, Error> {
+    fn run(
+        &self,
+        r: RunSection,
+        app_port: Option<Spanned<u16>>,
+        app_args: &[String],
+    ) -> Result<Option<RunConfig>, Error> {
         let Some(cmd) = r.cmd else {
             return Ok(None);
         };
@@ -776,9 +891,74 @@ impl Resolver<'_> {
                 ));
             }
         };
+        let ready = match &r.ready {
+            None => Ready::Started,
+            Some(s) => parse_ready(s.get_ref())
+                .map_err(|m| self.error(s.span(), "run.ready", m))?,
+        };
+        let restart_mode = match r.restart_mode.as_ref().map(|m| (m.get_ref().as_str(), m)) {
+            None | Some(("stop-then-start" | "stop-start", _)) => RestartMode::StopThenStart,
+            Some(("overlap", m)) => {
+                if ready != Ready::Notify {
+                    let span = r.ready.as_ref().map_or(m.span(), Spanned::span);
+                    return Err(self.error(
+                        span,
+                        if r.ready.is_some() { "run.ready" } else { "run.restart_mode" },
+                        "restart_mode = \"overlap\" needs ready = \"notify\": while both apps \
+                         share the socket, an HTTP or TCP probe may be answered by the old app, so \
+                         only the new app's own READY=1 says it is ready. Make the app send \
+                         READY=1 to $NOTIFY_SOCKET and set [run] ready = \"notify\", or use \
+                         restart_mode = \"stop-then-start\"",
+                    ));
+                }
+                RestartMode::Overlap
+            }
+            Some((other, m)) => {
+                return Err(self.error(
+                    m.span(),
+                    "run.restart_mode",
+                    format!("{other:?}: expected \"stop-then-start\" or \"overlap\""),
+                ));
+            }
+        };
+        let app_addr = match (&r.app_addr, &app_port) {
+            (Some(a), Some(_)) => {
+                return Err(self.error(
+                    a.span(),
+                    "run.app_addr",
+                    "set either [run] app_addr or [browser] app_port, not both",
+                ));
+            }
+            (Some(a), None) => Some(parse_app_addr(a.get_ref()).map_err(|m| {
+                self.error(a.span(), "run.app_addr", format!("{:?}: {m}", a.get_ref()))
+            })?),
+            (None, Some(p)) if *p.get_ref() == 0 => {
+                return Err(self.error(
+                    p.span(),
+                    "browser.app_port",
+                    "must be the port the app binds (1-65535), not 0",
+                ));
+            }
+            (None, Some(p)) => Some(SocketAddr::from(([127, 0, 0, 1], *p.get_ref()))),
+            (None, None) => None,
+        };
+        if app_addr.is_some() && restart_mode == RestartMode::Overlap {
+            let m = r.restart_mode.as_ref().map_or(0..0, Spanned::span);
+            return Err(self.error(
+                m,
+                "run.restart_mode",
+                "an app that binds its own port cannot overlap with its successor (the port is \
+                 taken until the old one exits): take the socket from hot (fd 3) or use \
+                 restart_mode = \"stop-then-start\"",
+            ));
+        }
         let mut args = args.to_vec();
         args.extend(app_args.iter().cloned());
         Ok(Some(RunConfig {
+            ready,
+            restart_mode,
+            error_page: r.error_page.unwrap_or(true),
+            app_addr,
             program: program.clone(),
             args,
             env: r.env.unwrap_or_default(),
@@ -795,6 +975,41 @@ impl Resolver<'_> {
                 .collect(),
         }))
     }
+}
+
+/// `[run] ready`: "none", "notify", "tcp" or "http:/path".
+fn parse_ready(s: &str) -> Result<Ready, String> {
+    match s.trim() {
+        "none" => Ok(Ready::Started),
+        "notify" => Ok(Ready::Notify),
+        "tcp" => Ok(Ready::Tcp),
+        "http" => Ok(Ready::Http("/".into())),
+        other => match other.strip_prefix("http:") {
+            Some(path) if path.starts_with('/') => Ok(Ready::Http(path.to_owned())),
+            _ => Err(format!(
+                "{other:?}: expected \"none\", \"notify\", \"tcp\" or \"http:/path\" (like \"http:/healthz\")"
+            )),
+        },
+    }
+}
+
+/// `[run] app_addr`: "127.0.0.1:8081", "localhost:8081" or ":8081" (this machine).
+fn parse_app_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let s = s.trim();
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => s.to_owned(),
+    };
+    let addr = full
+        .to_socket_addrs()
+        .map_err(|_| "expected HOST:PORT like \"127.0.0.1:8081\" or \":8081\"".to_owned())?
+        .next()
+        .ok_or_else(|| "the host name resolves to no address".to_owned())?;
+    if addr.port() == 0 {
+        return Err("needs the port the app binds, not 0".into());
+    }
+    Ok(addr)
 }
 
 /// Accepts "SIGTERM", "TERM", "sigterm" and "15".
@@ -936,9 +1151,9 @@ mod tests {
         // Every key a flag can set is a key of the file: all must be documented, in their section.
         for key in key_names() {
             let (section, leaf) = key.split_once('.').unwrap_or(("", key));
-            let in_section = match text.find(&format!("[{section}]")) {
+            let in_section = match text.find(&format!("\n[{section}]\n")) {
                 _ if section.is_empty() => text.split("\n[").next().unwrap_or(""),
-                Some(at) => text[at..].split("\n[").next().unwrap_or(""),
+                Some(at) => text[at + 1..].split("\n[").next().unwrap_or(""),
                 None => panic!("section [{section}] is missing from .hot.toml.example"),
             };
             assert!(

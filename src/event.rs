@@ -14,8 +14,12 @@ pub enum Event {
     BuildFinished(Outcome),
     /// The build failed only because the app's running binary could not be overwritten.
     BuildBlocked,
-    /// The app's process exited.
-    AppExited(Outcome),
+    /// An app process exited.
+    AppExited { app: AppId, outcome: Outcome },
+    /// An app is ready to serve (see `[run] ready`), and how that is known.
+    AppReady { app: AppId, via: ReadyVia },
+    /// A datagram on `NOTIFY_SOCKET` from process `pid` (the app or one of its children).
+    Notified { pid: u32, message: NotifyMessage },
     /// `hot` received SIGINT, SIGTERM or SIGHUP.
     Signalled(Signal),
     /// The watcher hit a problem it could not recover from by itself.
@@ -36,6 +40,59 @@ pub enum Event {
         /// The config file, relative to the project, reported as the trigger.
         file: PathBuf,
     },
+}
+
+/// Names one app process for the whole of its life: the Supervisor hands these out, so that
+/// two apps alive at once (an overlap restart) are never confused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct AppId(pub u64);
+
+/// How hot learnt that an app is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyVia {
+    /// `ready = "none"`: started is ready.
+    Started,
+    /// It sent `READY=1`.
+    Notify,
+    /// Its socket accepted a probe connection.
+    Tcp,
+    /// It answered the HTTP probe.
+    Http,
+}
+
+impl ReadyVia {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ReadyVia::Started => "started",
+            ReadyVia::Notify => "READY=1",
+            ReadyVia::Tcp => "accepting connections",
+            ReadyVia::Http => "answering HTTP",
+        }
+    }
+}
+
+/// What a notify datagram said (the systemd `sd_notify` protocol: `KEY=VALUE` lines).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyMessage {
+    pub ready: bool,
+    pub stopping: bool,
+    pub status: Option<String>,
+}
+
+impl NotifyMessage {
+    pub fn parse(datagram: &[u8]) -> NotifyMessage {
+        let mut message = NotifyMessage::default();
+        for line in String::from_utf8_lossy(datagram).lines() {
+            match line.split_once('=') {
+                Some(("READY", "1")) => message.ready = true,
+                Some(("STOPPING", "1")) => message.stopping = true,
+                Some(("STATUS", text)) => message.status = Some(text.to_owned()),
+                _ => {}
+            }
+        }
+        message
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -180,6 +180,22 @@ impl Listener {
     }
 }
 
+/// A copy of a held socket, for hot's own HTTP side to accept on.
+#[derive(Debug)]
+pub enum HeldSocket {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl HeldSocket {
+    pub fn try_clone(&self) -> io::Result<HeldSocket> {
+        Ok(match self {
+            HeldSocket::Tcp(l) => HeldSocket::Tcp(l.try_clone()?),
+            HeldSocket::Unix(l) => HeldSocket::Unix(l.try_clone()?),
+        })
+    }
+}
+
 /// Every socket of the session, in `listen` order.
 #[derive(Debug, Default)]
 pub struct Listeners {
@@ -232,8 +248,52 @@ impl Listeners {
         Ok(())
     }
 
+    /// Private sockets on loopback, one per public one and with the same names, for an app
+    /// behind hot's proxy.
+    pub fn bind_private(public: &[ListenSpec]) -> Result<Listeners, Error> {
+        let specs: Vec<ListenSpec> = public
+            .iter()
+            .map(|p| ListenSpec {
+                addr: ListenAddr::Tcp("127.0.0.1:0".into()),
+                name: p.name.clone(),
+                mode: p.mode,
+            })
+            .collect();
+        Listeners::bind(&specs)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sockets.is_empty()
+    }
+
+    /// Copies of every socket (sharing the kernel's socket), in order.
+    pub fn copies(&self) -> io::Result<Vec<HeldSocket>> {
+        self.sockets
+            .iter()
+            .map(|l| {
+                let fd = l.fd.try_clone()?;
+                Ok(match l.socket_file() {
+                    Some(_) => HeldSocket::Unix(fd.into()),
+                    None => HeldSocket::Tcp(fd.into()),
+                })
+            })
+            .collect()
+    }
+
+    /// The loopback-reachable address of every TCP socket (`None` for unix ones), in order.
+    pub fn tcp_addrs(&self) -> Vec<Option<SocketAddr>> {
+        self.sockets
+            .iter()
+            .map(|l| l.bound.parse().ok().map(reachable))
+            .collect()
+    }
+
+    /// The first TCP socket and hot's fd for it, to probe whether an app accepts.
+    pub fn first_tcp_fd(&self) -> Option<(SocketAddr, RawFd)> {
+        self.sockets.iter().find_map(|l| {
+            let addr: SocketAddr = l.bound.parse().ok()?;
+            Some((reachable(addr), l.fd.as_raw_fd()))
+        })
     }
 
     pub fn addrs(&self) -> Vec<String> {
@@ -242,15 +302,10 @@ impl Listeners {
 
     /// The first TCP socket, which `--once` probes over HTTP.
     pub fn first_tcp(&self) -> Option<SocketAddr> {
-        let addr: SocketAddr = self.sockets.iter().find_map(|l| l.bound.parse().ok())?;
-        // A socket on every interface is reachable on loopback.
-        Some(match addr.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv6() => {
-                SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
-            }
-            ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
-            _ => addr,
-        })
+        self.sockets
+            .iter()
+            .find_map(|l| l.bound.parse().ok())
+            .map(reachable)
     }
 
     /// The raw fds to place at 3, 4, ... in the app's child, in order.
@@ -291,6 +346,17 @@ impl Listeners {
             }
         }
         Ok(())
+    }
+}
+
+/// A socket on every interface is reachable on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv6() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        _ => addr,
     }
 }
 

@@ -8,6 +8,8 @@ mod event;
 mod init;
 mod listen;
 mod once;
+mod proxy;
+mod ready;
 mod session;
 mod supervise;
 mod ui;

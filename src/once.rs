@@ -1,8 +1,6 @@
 //! `hot --once`, the CI smoke test: build, start the app on the sockets, wait until it is ready,
 //! stop it, and say so with the exit status (0 ready, 1 build failed, 3 app failed).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -10,10 +8,11 @@ use nix::sys::signal::Signal;
 
 use crate::build::BuildJob;
 use crate::cli::Cli;
-use crate::config::{Config, Probe};
+use crate::config::{Config, Probe, Ready, Route, Upstream};
 use crate::error::{Error, exit};
-use crate::event::{Event, Outcome};
+use crate::event::{AppId, Event, Outcome, ReadyVia};
 use crate::listen::Listeners;
+use crate::ready::{NotifySocket, http_status};
 use crate::session::{Prepared, forward_signals, prepare};
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
@@ -42,6 +41,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         inbox,
         guard,
         app_gone: false,
+        notify: None,
     };
     Ok(smoke.run())
 }
@@ -55,6 +55,8 @@ struct Smoke {
     guard: Guard,
     /// The app exited (and was reported): nothing left to stop.
     app_gone: bool,
+    /// With `[run] ready = "notify"`: where the app says READY=1.
+    notify: Option<NotifySocket>,
 }
 
 impl Smoke {
@@ -73,15 +75,40 @@ impl Smoke {
         if let Err(e) = self.listeners.reset() {
             self.reporter.warn(format!("listener: {e}"));
         }
-        let mut app =
-            match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
-                Ok(app) => app,
+        // An app that binds its own port gets no sockets; every other one takes them directly
+        // (no proxy is needed for one request).
+        let none = Listeners::default();
+        let sockets = match self.config.route() {
+            Route::Proxy(Upstream::AppAddr(_)) => &none,
+            _ => &self.listeners,
+        };
+        self.notify = match run.ready {
+            Ready::Notify => match NotifySocket::bind(self.events.clone()) {
+                Ok(socket) => Some(socket),
                 Err(e) => {
                     self.reporter
-                        .warn(format!("--once failed: cannot start {}: {e}", run.program));
-                    return exit::APP_FAILED;
+                        .warn(format!("--once failed: cannot create the notify socket: {e}"));
+                    return exit::FAILURE;
                 }
-            };
+            },
+            _ => None,
+        };
+        let notify = self.notify.as_ref().map(NotifySocket::path);
+        let mut app = match AppProcess::start(
+            AppId(1),
+            run,
+            &self.config.root,
+            sockets,
+            notify,
+            self.events.clone(),
+        ) {
+            Ok(app) => app,
+            Err(e) => {
+                self.reporter
+                    .warn(format!("--once failed: cannot start {}: {e}", run.program));
+                return exit::APP_FAILED;
+            }
+        };
         self.guard.add(app.group.pid());
         self.reporter.report(&Message::Start {
             pid: app.group.pid(),
@@ -89,10 +116,11 @@ impl Smoke {
 
         let verdict = self.wait_ready(&app);
         let code = match verdict {
-            Ok(ready_ms) => {
+            Ok((ready_ms, via)) => {
                 self.reporter.report(&Message::Ready {
                     pid: app.group.pid(),
                     ms: ready_ms,
+                    via,
                 });
                 let built = built
                     .map(|ms| format!("built in {} · ", human(ms)))
@@ -189,21 +217,39 @@ impl Smoke {
         }
     }
 
-    fn wait_ready(&mut self, app: &AppProcess) -> Result<u64, Verdict> {
+    fn wait_ready(&mut self, app: &AppProcess) -> Result<(u64, ReadyVia), Verdict> {
         let once = self.config.once.clone();
-        let http_addr = self.listeners.first_tcp();
+        let http_addr = match self.config.route() {
+            Route::Proxy(Upstream::AppAddr(addr)) => Some(addr),
+            _ => self.listeners.first_tcp(),
+        };
         let started = app.started;
+        if self.notify.is_some() {
+            let deadline = started + once.timeout;
+            return match self.check_inbox(app, deadline_left(deadline), false)? {
+                Some(ms) => Ok((ms, ReadyVia::Notify)),
+                None => Err(Verdict::Failed(format!(
+                    "the app sent no READY=1 to $NOTIFY_SOCKET within {} ([run] ready = \"notify\")",
+                    human(millis(once.timeout))
+                ))),
+            };
+        }
         match (&once.probe, http_addr) {
             (Probe::Http { path, expect }, Some(addr)) => {
                 let deadline = started + once.timeout;
                 let mut last;
                 loop {
                     if let Some(verdict) = self.check_inbox(app, Duration::ZERO, false)? {
-                        return Ok(verdict);
+                        return Ok((verdict, ReadyVia::Started));
                     }
-                    match probe(addr, path, deadline_left(deadline).min(PROBE_TIMEOUT)) {
+                    match http_status(
+                        addr,
+                        path,
+                        deadline_left(deadline).min(PROBE_TIMEOUT),
+                        "hot --once",
+                    ) {
                         Ok(status) if expect.map_or(status < 500, |e| status == e) => {
-                            return Ok(millis(started.elapsed()));
+                            return Ok((millis(started.elapsed()), ReadyVia::Http));
                         }
                         Ok(status) => last = Some(format!("last answer: HTTP {status}")),
                         Err(e) => last = Some(format!("last attempt: {e}")),
@@ -219,7 +265,7 @@ impl Smoke {
                         )));
                     }
                     if let Some(verdict) = self.check_inbox(app, PROBE_INTERVAL, false)? {
-                        return Ok(verdict);
+                        return Ok((verdict, ReadyVia::Started));
                     }
                 }
             }
@@ -228,8 +274,8 @@ impl Smoke {
                 // app that finished with status 0 in that time (a one-shot job) also passes.
                 let may_finish = self.listeners.is_empty();
                 match self.check_inbox(app, once.settle, may_finish)? {
-                    Some(ms) => Ok(ms),
-                    None => Ok(millis(started.elapsed())),
+                    Some(ms) => Ok((ms, ReadyVia::Started)),
+                    None => Ok((millis(started.elapsed()), ReadyVia::Started)),
                 }
             }
         }
@@ -253,7 +299,12 @@ impl Smoke {
                 }
             };
             match event {
-                Event::AppExited(outcome) => {
+                Event::Notified { pid, message }
+                    if message.ready && belongs_to(pid, app.group.pid()) =>
+                {
+                    return Ok(Some(millis(app.started.elapsed())));
+                }
+                Event::AppExited { outcome, .. } => {
                     self.app_gone = true;
                     self.report_exit(app, outcome);
                     let ms = millis(app.started.elapsed());
@@ -286,7 +337,7 @@ impl Smoke {
         let mut killed = false;
         loop {
             match self.inbox.recv_timeout(deadline_left(deadline)) {
-                Ok(Event::AppExited(outcome)) => return Some(outcome),
+                Ok(Event::AppExited { outcome, .. }) => return Some(outcome),
                 // Out of grace, or a second request to stop: SIGKILL, which cannot be ignored.
                 Ok(Event::Signalled(_)) | Err(RecvTimeoutError::Timeout) if !killed => {
                     app.group.kill();
@@ -336,44 +387,11 @@ fn deadline_left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// One HTTP GET; the status code of the answer.
-fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
-    let timeout = timeout.max(Duration::from_millis(10));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let host = addr.to_string();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hot --once\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let mut got = 0;
-    while got < 12 {
-        match stream.read(&mut head[got..]) {
-            Ok(0) => return Err("connection closed without an answer".into()),
-            Ok(n) => got += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err("no answer yet".into());
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let text = String::from_utf8_lossy(&head[..got]);
-    text.strip_prefix("HTTP/")
-        .and_then(|rest| rest.split_whitespace().nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "not an HTTP answer: {:?}",
-                text.lines().next().unwrap_or("")
-            )
-        })
+/// Whether process `pid` is the app's leader or in its group.
+fn belongs_to(pid: u32, leader: u32) -> bool {
+    pid == leader
+        || i32::try_from(pid)
+            .ok()
+            .and_then(|p| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(p))).ok())
+            .is_some_and(|g| g.as_raw().unsigned_abs() == leader)
 }

@@ -12,10 +12,12 @@ use signal_hook::iterator::Signals;
 
 use crate::build::{self, BuildJob};
 use crate::cli::Cli;
-use crate::config::{Config, FILE_NAME, Overrides, Source};
+use crate::config::{Config, FILE_NAME, Overrides, Ready, Route, Source, Upstream};
 use crate::error::Error;
-use crate::event::{Event, Key};
+use crate::event::{AppId, Event, Key, ReadyVia};
 use crate::listen::Listeners;
+use crate::proxy::{self, Failure, Front, Proxy, Target};
+use crate::ready::{self, NotifySocket, ProbeTarget};
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Effect, Policy, Restart, Supervisor};
@@ -121,8 +123,25 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     )?;
     // Before `watching`, so a key pressed once hot says it is watching is never line-buffered.
     let keyboard = keys::listen(events.clone());
+    let notify = match NotifySocket::bind(events.clone()) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            reporter.warn(format!(
+                "cannot create the notify socket ({e}): apps cannot report READY=1"
+            ));
+            None
+        }
+    };
+    let route = config.route();
+    let (private, proxy) = http_side(&config, route, &listeners)?;
     let mut supervisor = Supervisor::new(policy(&config));
     let mut session = Session {
+        route,
+        private,
+        proxy,
+        notify,
+        apps: Vec::new(),
+        last_change: Vec::new(),
         config_text: std::fs::read(&loader.file).ok(),
         loader,
         root,
@@ -133,7 +152,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         events,
         guard,
         build: None,
-        app: None,
         keyboard,
     };
     session.announce();
@@ -181,7 +199,61 @@ fn policy(config: &Config) -> Policy {
             .map_or(Duration::ZERO, |r| r.stop_timeout),
         build_grace: BUILD_CANCEL_GRACE,
         restart: config.run.as_ref().map_or(Restart::Never, |r| r.restart),
+        restart_mode: config.run.as_ref().map(|r| r.restart_mode).unwrap_or_default(),
     }
+}
+
+/// hot's HTTP side for this route: the private sockets the app gets instead of the public ones
+/// (when proxied), and the proxy or error page server (when there is anything for it to do).
+fn http_side(
+    config: &Config,
+    route: Route,
+    public: &Listeners,
+) -> Result<(Option<Listeners>, Option<Proxy>), Error> {
+    let error_page = config.run.as_ref().is_some_and(|r| r.error_page);
+    let copies = || {
+        public
+            .copies()
+            .map_err(|e| Error::io("cannot copy the listening sockets", e))
+    };
+    let (private, fronts) = match route {
+        Route::Direct if !error_page || public.is_empty() => return Ok((None, None)),
+        Route::Direct => {
+            let fronts = copies()?
+                .into_iter()
+                .map(|socket| Front {
+                    socket,
+                    target: None,
+                })
+                .collect();
+            (None, fronts)
+        }
+        Route::Proxy(Upstream::Private) => {
+            let private = Listeners::bind_private(&config.listen)?;
+            let fronts = copies()?
+                .into_iter()
+                .zip(private.tcp_addrs())
+                .map(|(socket, addr)| Front {
+                    socket,
+                    target: addr.map(Target::Held),
+                })
+                .collect();
+            (Some(private), fronts)
+        }
+        Route::Proxy(Upstream::AppAddr(addr)) => {
+            let fronts = copies()?
+                .into_iter()
+                .map(|socket| Front {
+                    socket,
+                    target: Some(Target::AppAddr(addr)),
+                })
+                .collect();
+            (None, fronts)
+        }
+    };
+    let proxy = Proxy::start(fronts, config.reload, error_page)
+        .map_err(|e| Error::io("cannot start hot's HTTP side", e))?;
+    Ok((private, Some(proxy)))
 }
 
 /// The session holds a sender, so the channel cannot disconnect while the loop runs.
@@ -221,7 +293,16 @@ struct Session {
     events: Sender<Event>,
     guard: Guard,
     build: Option<BuildJob>,
-    app: Option<AppProcess>,
+    /// The apps running now: one, or two during an overlap restart, plus any being stopped.
+    apps: Vec<AppProcess>,
+    /// How requests reach the app, fixed for the session.
+    route: Route,
+    /// The sockets the app gets when hot's proxy holds the public ones.
+    private: Option<Listeners>,
+    proxy: Option<Proxy>,
+    notify: Option<NotifySocket>,
+    /// The paths of the latest change, to reload only stylesheets for a CSS-only change.
+    last_change: Vec<PathBuf>,
     /// Restores the terminal when the session ends.
     keyboard: Option<keys::KeyboardGuard>,
 }
@@ -243,6 +324,24 @@ impl Session {
                 .collect(),
             dirs: self.watcher.dirs,
         });
+        if let Route::Proxy(upstream) = self.route {
+            let to = match upstream {
+                Upstream::Private => match &self.private {
+                    Some(private) => format!("the app on {}", private.addrs().join(", ")),
+                    None => "the app".into(),
+                },
+                Upstream::AppAddr(addr) => format!("the app's own port {addr}"),
+            };
+            let reload = if self.config.reload {
+                "; pages reload once the new app is ready"
+            } else {
+                ""
+            };
+            self.reporter.note(format!(
+                "proxying {} to {to}{reload}",
+                self.listeners.addrs().join(", ")
+            ));
+        }
         if let Mode::Polling { files, scan, pause } = self.watcher.mode {
             self.reporter.note(format!(
                 "polling {files} files every {} (a scan takes {}; polling never uses more than 2 % of a core)",
@@ -290,10 +389,25 @@ impl Session {
                 return None;
             }
         };
-        if config.listen != self.config.listen {
+        if config.route() != self.route
+            || config.reload != self.config.reload
+            || (self.route != Route::Direct && config.listen != self.config.listen)
+        {
+            self.reporter.warn(format!(
+                "{}: changes to `listen` with the proxy, [browser] and [run] app_addr take effect \
+                 when hot restarts; {keeping} for those",
+                self.loader.file.display()
+            ));
+        } else if config.listen != self.config.listen {
             if let Err(e) = self.listeners.rebind(&config.listen) {
                 self.reporter.warn(format!("{e}; {keeping}"));
                 return None;
+            }
+            // The error page held copies of the old sockets: they must close with them.
+            self.proxy = None;
+            match http_side(&config, self.route, &self.listeners) {
+                Ok((_, proxy)) => self.proxy = proxy,
+                Err(e) => self.reporter.warn(format!("no error page: {e}")),
             }
         }
         self.watcher = watcher;
@@ -321,7 +435,7 @@ impl Session {
                 let ms = millis(job.started.elapsed());
                 if !outcome.success()
                     && !job.cancelled
-                    && self.app.is_some()
+                    && !self.apps.is_empty()
                     && build::blocked_by_running_binary(
                         &job.output_tail(Duration::from_millis(200)),
                     )
@@ -343,9 +457,28 @@ impl Session {
                         signal: outcome.signal.map(Signal::as_str),
                     }
                 });
+                if let Some(proxy) = &mut self.proxy {
+                    if outcome.success() {
+                        proxy.build_ok();
+                    } else if !job.cancelled {
+                        let output = proxy::plain_text(&job.output_tail(Duration::from_millis(200)));
+                        proxy.build_failed(&output);
+                        if self.apps.is_empty() {
+                            let failure = Failure {
+                                headline: format!("the build failed ({outcome})"),
+                                output,
+                            };
+                            if let Err(e) = proxy.show_failure(failure) {
+                                self.reporter
+                                    .warn(format!("cannot serve the error page: {e}"));
+                            }
+                        }
+                    }
+                }
             }
-            Event::AppExited(outcome) => {
-                let app = self.app.take()?;
+            Event::AppExited { app, outcome } => {
+                let at = self.apps.iter().position(|a| a.id == *app)?;
+                let app = self.apps.remove(at);
                 // Also whatever the app started that escaped its group, before the next app
                 // needs the port.
                 let keep: Vec<u32> = [
@@ -354,6 +487,7 @@ impl Session {
                 ]
                 .into_iter()
                 .flatten()
+                .chain(self.apps.iter().map(|a| a.group.pid()))
                 .collect();
                 supervise::process::clean_up_after(app.group, &keep);
                 self.guard.remove(app.group.pid());
@@ -362,6 +496,29 @@ impl Session {
                     outcome,
                     app.started.elapsed(),
                 ));
+                if app.stopping.is_none() && self.apps.is_empty() {
+                    if let Some(proxy) = &mut self.proxy {
+                        let failure = Failure {
+                            headline: format!("the app {outcome}"),
+                            output: String::new(),
+                        };
+                        if let Err(e) = proxy.show_failure(failure) {
+                            self.reporter
+                                .warn(format!("cannot serve the error page: {e}"));
+                        }
+                    }
+                }
+            }
+            Event::AppReady { app, via } => self.ready(*app, *via),
+            Event::Notified { pid, message } => {
+                let app = self.app_of(*pid)?;
+                if message.ready {
+                    self.ready(app, ReadyVia::Notify);
+                    return Some(Event::AppReady {
+                        app,
+                        via: ReadyVia::Notify,
+                    });
+                }
             }
             Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
             Event::Key(Key::Clear) => self.reporter.clear_screen(),
@@ -374,6 +531,47 @@ impl Session {
             | Event::BuildBlocked => {}
         }
         None
+    }
+
+    /// Reports that `app` is ready (once per way of knowing it); the first time, open pages
+    /// reload.
+    fn ready(&mut self, app: AppId, via: ReadyVia) {
+        let Some(app) = self.apps.iter_mut().find(|a| a.id == app) else {
+            return;
+        };
+        if app.ready.contains(&via) {
+            return;
+        }
+        let first = app.ready.is_empty();
+        app.ready.push(via);
+        self.reporter.report(&Message::Ready {
+            pid: app.group.pid(),
+            ms: millis(app.started.elapsed()),
+            via,
+        });
+        if first {
+            if let Some(proxy) = &self.proxy {
+                let css_only = !self.last_change.is_empty()
+                    && self
+                        .last_change
+                        .iter()
+                        .all(|p| p.extension().is_some_and(|e| e == "css"));
+                proxy.app_ready(css_only);
+            }
+        }
+    }
+
+    /// The app that `pid` belongs to: its leader, or a process in its group.
+    fn app_of(&self, pid: u32) -> Option<AppId> {
+        let group = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(
+            i32::try_from(pid).ok()?,
+        )))
+        .ok()
+        .map(|g| g.as_raw().unsigned_abs());
+        self.apps
+            .iter()
+            .find(|a| a.group.pid() == pid || Some(a.group.pid()) == group)
+            .map(|a| a.id)
     }
 
     /// The leader exited: kill whatever it left in its group, and stop guarding it.
@@ -421,6 +619,7 @@ impl Session {
                 });
             }
             Effect::ReportChange { paths } => {
+                self.last_change.clone_from(&paths);
                 if self.config.ui.clear_on_rebuild {
                     self.reporter.clear_screen();
                 }
@@ -466,9 +665,10 @@ impl Session {
                     job.group.kill();
                 }
             }
-            Effect::StartApp => self.start_app(),
-            Effect::StopApp { reason } => {
-                if let (Some(app), Some(run)) = (&mut self.app, &self.config.run) {
+            Effect::StartApp { app } => self.start_app(app),
+            Effect::StopApp { app, reason } => {
+                let app = self.apps.iter_mut().find(|a| a.id == app);
+                if let (Some(app), Some(run)) = (app, &self.config.run) {
                     self.reporter.report(&Message::Stop {
                         pid: app.group.pid(),
                         reason: reason.as_str(),
@@ -476,8 +676,8 @@ impl Session {
                     app.stop(run, reason);
                 }
             }
-            Effect::KillApp => {
-                if let Some(app) = &self.app {
+            Effect::KillApp { app } => {
+                if let Some(app) = self.apps.iter().find(|a| a.id == app) {
                     if let Some(run) = &self.config.run {
                         self.reporter.warn(format!(
                             "app (pid {}) did not stop within {} ms of {}; sending SIGKILL",
@@ -494,23 +694,86 @@ impl Session {
         None
     }
 
-    fn start_app(&mut self) {
+    fn start_app(&mut self, id: AppId) {
         let Some(run) = &self.config.run else { return };
-        if let Err(e) = self.listeners.reset() {
+        if let Some(proxy) = &mut self.proxy {
+            // Before the app gets the socket: hot must no longer be accepting on it.
+            proxy.app_starting();
+        }
+        let none = Listeners::default();
+        let sockets = match self.route {
+            Route::Direct => &self.listeners,
+            Route::Proxy(Upstream::Private) => self.private.as_ref().unwrap_or(&none),
+            Route::Proxy(Upstream::AppAddr(_)) => &none,
+        };
+        if let Err(e) = sockets.reset() {
             self.reporter.warn(format!("listener: {e}"));
         }
-        match AppProcess::start(run, &self.config.root, &self.listeners, self.events.clone()) {
+        let notify = self.notify.as_ref().map(NotifySocket::path);
+        match AppProcess::start(id, run, &self.config.root, sockets, notify, self.events.clone()) {
             Ok(app) => {
                 self.guard.add(app.group.pid());
                 self.reporter.report(&Message::Start {
                     pid: app.group.pid(),
                 });
-                self.app = Some(app);
+                let probe = match (&run.ready, self.route) {
+                    (Ready::Started, _) => None,
+                    (Ready::Notify, _) => {
+                        if self.notify.is_none() {
+                            self.reporter.warn(
+                                "[run] ready = \"notify\" but hot has no notify socket: \
+                                 counting the app as ready now",
+                            );
+                        }
+                        self.notify.as_ref().map(|_| None)
+                    }
+                    (Ready::Http(path), Route::Proxy(Upstream::AppAddr(addr))) => {
+                        Some(Some(ProbeTarget::Http {
+                            addr,
+                            path: path.clone(),
+                        }))
+                    }
+                    (Ready::Http(path), _) => sockets.first_tcp().map(|addr| {
+                        Some(ProbeTarget::Http {
+                            addr,
+                            path: path.clone(),
+                        })
+                    }),
+                    (Ready::Tcp, Route::Proxy(Upstream::AppAddr(addr))) => {
+                        Some(Some(ProbeTarget::Connect(addr)))
+                    }
+                    (Ready::Tcp, _) => sockets
+                        .first_tcp_fd()
+                        .map(|(addr, listener)| Some(ProbeTarget::Accepted { addr, listener })),
+                };
+                let gone = std::sync::Arc::clone(&app.gone);
+                self.apps.push(app);
+                match probe {
+                    // Nothing to wait for: started is ready.
+                    None => {
+                        let _ = self.events.send(Event::AppReady {
+                            app: id,
+                            via: ReadyVia::Started,
+                        });
+                    }
+                    // READY=1 will say.
+                    Some(None) => {}
+                    Some(Some(target)) => {
+                        if let Err(e) = ready::probe(target, id, gone, self.events.clone()) {
+                            self.reporter
+                                .warn(format!("cannot probe the app ({e}): counting it as ready"));
+                            let _ = self.events.send(Event::AppReady {
+                                app: id,
+                                via: ReadyVia::Started,
+                            });
+                        }
+                    }
+                }
             }
             Err(e) => {
                 self.reporter
                     .warn(format!("cannot start {}: {e}", run.program));
-                let _ = self.events.send(supervise::start_failed());
+                let _ = self.events.send(supervise::start_failed(id));
             }
         }
     }
@@ -522,7 +785,7 @@ impl Drop for Session {
         if let Some(job) = &self.build {
             job.group.kill();
         }
-        if let Some(app) = &self.app {
+        for app in &self.apps {
             app.group.kill();
         }
         supervise::process::reap_adopted(&[self.guard.pid()]);

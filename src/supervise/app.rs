@@ -3,12 +3,14 @@
 use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use crate::build::ACTIVATION_VARS;
 use crate::config::RunConfig;
-use crate::event::Event;
+use crate::event::{AppId, Event, ReadyVia};
 use crate::listen::Listeners;
 
 use super::StopReason;
@@ -17,17 +19,25 @@ use super::trampoline;
 
 #[derive(Debug)]
 pub struct AppProcess {
+    pub id: AppId,
     pub group: ProcessGroup,
+    /// Set when it exits, for the threads probing it.
+    pub gone: Arc<AtomicBool>,
+    /// The ways its readiness was reported so far (see `[run] ready`).
+    pub ready: Vec<ReadyVia>,
     pub started: Instant,
     /// Why hot is stopping it, once it is.
     pub stopping: Option<StopReason>,
 }
 
 impl AppProcess {
+    /// Starts the app `id` with `listeners` as fds 3.. and `notify` as its `NOTIFY_SOCKET`.
     pub fn start(
+        id: AppId,
         run: &RunConfig,
         root: &Path,
         listeners: &Listeners,
+        notify: Option<&Path>,
         events: Sender<Event>,
     ) -> io::Result<AppProcess> {
         let mut cmd: Command = trampoline::command(&run.program, &run.args);
@@ -47,8 +57,20 @@ impl AppProcess {
         if !listeners.is_empty() {
             cmd.envs(listeners.env());
         }
-        let (group, _) = process::spawn(&mut cmd, listeners.raw_fds(), events, Event::AppExited)?;
+        match notify {
+            Some(path) => cmd.env("NOTIFY_SOCKET", path),
+            None => cmd.env_remove("NOTIFY_SOCKET"),
+        };
+        let gone = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&gone);
+        let (group, _) = process::spawn(&mut cmd, listeners.raw_fds(), events, move |outcome| {
+            flag.store(true, Ordering::Relaxed);
+            Event::AppExited { app: id, outcome }
+        })?;
         Ok(AppProcess {
+            id,
+            gone,
+            ready: Vec::new(),
             group,
             started: Instant::now(),
             stopping: None,

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::config::RestartMode;
 use crate::error::exit;
-use crate::event::{Event, Key, Outcome};
+use crate::event::{AppId, Event, Key, Outcome};
 
 /// Timing and shape of the session: what the Supervisor needs from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Policy {
     pub build_grace: Duration,
     /// What to do when the app exits on its own.
     pub restart: Restart,
+    /// How a new app replaces the running one.
+    pub restart_mode: RestartMode,
 }
 
 /// `[run] restart`: whether an app that exits on its own is started again (with exponential
@@ -83,12 +86,17 @@ pub enum Effect {
     /// Send the stop signal to the build's process group.
     CancelBuild,
     KillBuild,
-    StartApp,
+    StartApp {
+        app: AppId,
+    },
     /// Send the stop signal to the app's process group.
     StopApp {
+        app: AppId,
         reason: StopReason,
     },
-    KillApp,
+    KillApp {
+        app: AppId,
+    },
     Exit(u8),
 }
 
@@ -182,7 +190,17 @@ pub struct Supervisor {
     policy: Policy,
     pending: Option<Pending>,
     build: BuildState,
+    /// The app that serves (or, `Down`, none).
     app: AppState,
+    /// Which app that is.
+    app_id: AppId,
+    /// The last id handed out.
+    last_id: AppId,
+    /// `restart_mode = "overlap"`: the new app, started beside the serving one and not ready
+    /// yet. It takes over when it is ready.
+    successor: Option<AppId>,
+    /// Apps being stopped because a successor took over, with when to SIGKILL them.
+    retiring: Vec<(AppId, Option<Instant>)>,
     /// Start the app as soon as the current one is down (a restart in progress).
     start_when_down: bool,
     /// Build as soon as the app is down (its binary blocked the build).
@@ -208,6 +226,10 @@ impl Supervisor {
             pending: None,
             build: BuildState::Idle,
             app: AppState::Down,
+            app_id: AppId::default(),
+            last_id: AppId::default(),
+            successor: None,
+            retiring: Vec::new(),
             start_when_down: false,
             build_when_down: false,
             checking: None,
@@ -247,10 +269,18 @@ impl Supervisor {
             _ => None,
         };
         let reload = self.config_changed.map(|t| t + CONFIG_QUIET);
-        [quiet, build_kill, app_kill, self.retry_at, reload]
-            .into_iter()
-            .flatten()
-            .min()
+        let retiring_kill = self.retiring.iter().filter_map(|(_, at)| *at).min();
+        [
+            quiet,
+            build_kill,
+            app_kill,
+            self.retry_at,
+            reload,
+            retiring_kill,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles one event (or none, when a deadline passed) and returns what to do.
@@ -263,6 +293,8 @@ impl Supervisor {
         if let Some(code) = self.shutdown {
             if self.build == BuildState::Idle
                 && self.app == AppState::Down
+                && self.successor.is_none()
+                && self.retiring.is_empty()
                 && !effects.contains(&Effect::Exit(code))
             {
                 effects.push(Effect::Exit(code));
@@ -335,13 +367,41 @@ impl Supervisor {
                     };
                     self.build_when_down = true;
                     effects.push(Effect::StopApp {
+                        app: self.app_id,
                         reason: StopReason::Restart,
                     });
                 }
             }
-            Event::AppExited(outcome) => {
+            Event::AppReady { app, .. } => {
+                if self.successor == Some(app) {
+                    self.promote(app, now, effects);
+                }
+            }
+            Event::AppExited { app, outcome } => {
+                if self.successor == Some(app) {
+                    self.successor = None;
+                    if self.shutdown.is_none() {
+                        effects.push(Effect::Note(format!(
+                            "the new app {outcome} before it was ready; {}",
+                            if self.app == AppState::Up {
+                                "the old one keeps serving"
+                            } else {
+                                "waiting for a change"
+                            }
+                        )));
+                    }
+                    return;
+                }
+                if let Some(at) = self.retiring.iter().position(|(id, _)| *id == app) {
+                    self.retiring.remove(at);
+                    return;
+                }
+                if app != self.app_id || self.app == AppState::Down {
+                    return;
+                }
                 let was = std::mem::replace(&mut self.app, AppState::Down);
-                if self.shutdown.is_some() {
+                if self.shutdown.is_some() || self.successor.is_some() {
+                    // Shutting down, or a successor is about to take over anyway.
                     return;
                 }
                 if std::mem::take(&mut self.build_when_down) {
@@ -372,7 +432,7 @@ impl Supervisor {
                 }
             }
             Event::Signalled(signal) => self.on_signal(signal, now, effects),
-            Event::WatchFailed(_) => {}
+            Event::WatchFailed(_) | Event::Notified { .. } => {}
         }
     }
 
@@ -426,7 +486,13 @@ impl Supervisor {
         if let AppState::Stopping { kill_at: Some(at) } = self.app {
             if now >= at {
                 self.app = AppState::Stopping { kill_at: None };
-                effects.push(Effect::KillApp);
+                effects.push(Effect::KillApp { app: self.app_id });
+            }
+        }
+        for (app, kill_at) in &mut self.retiring {
+            if kill_at.is_some_and(|at| now >= at) {
+                *kill_at = None;
+                effects.push(Effect::KillApp { app: *app });
             }
         }
         let quiet = self
@@ -486,7 +552,11 @@ impl Supervisor {
                 effects.push(Effect::KillBuild);
             }
             if self.app != AppState::Down {
-                effects.push(Effect::KillApp);
+                effects.push(Effect::KillApp { app: self.app_id });
+            }
+            // The first request moved any successor here.
+            for (app, _) in &self.retiring {
+                effects.push(Effect::KillApp { app: *app });
             }
             effects.push(Effect::Exit(exit::SIGINT));
             return;
@@ -494,6 +564,9 @@ impl Supervisor {
         self.shutdown = Some(code);
         self.pending = None;
         self.start_when_down = false;
+        if let Some(successor) = self.successor.take() {
+            self.retire(successor, now, effects);
+        }
         if self.build == BuildState::Running {
             self.build = BuildState::Cancelling {
                 kill_at: Some(now + self.policy.build_grace),
@@ -505,9 +578,38 @@ impl Supervisor {
                 kill_at: Some(now + self.policy.stop_timeout),
             };
             effects.push(Effect::StopApp {
+                app: self.app_id,
                 reason: StopReason::Shutdown,
             });
         }
+    }
+
+    /// Stops `app`, which no longer serves, with the usual grace.
+    fn retire(&mut self, app: AppId, now: Instant, effects: &mut Vec<Effect>) {
+        self.retiring
+            .push((app, Some(now + self.policy.stop_timeout)));
+        effects.push(Effect::StopApp {
+            app,
+            reason: if self.shutdown.is_some() {
+                StopReason::Shutdown
+            } else {
+                StopReason::Restart
+            },
+        });
+    }
+
+    /// The successor is ready: it serves from now on, and the app it replaces is stopped.
+    fn promote(&mut self, successor: AppId, now: Instant, effects: &mut Vec<Effect>) {
+        self.successor = None;
+        match self.app {
+            AppState::Up => self.retire(self.app_id, now, effects),
+            AppState::Stopping { kill_at } => self.retiring.push((self.app_id, kill_at)),
+            AppState::Down => {}
+        }
+        self.app = AppState::Up;
+        self.app_id = successor;
+        self.up_since = Some(now);
+        self.retry_at = None;
     }
 
     /// After a good build (or a change when there is no build): replace the app.
@@ -517,12 +619,24 @@ impl Supervisor {
         }
         match self.app {
             AppState::Down => self.start_app(now),
+            AppState::Up if self.policy.restart_mode == RestartMode::Overlap => {
+                let mut effects = Vec::new();
+                // A successor that is not ready yet runs the previous build: replace it too.
+                if let Some(stale) = self.successor.take() {
+                    self.retire(stale, now, &mut effects);
+                }
+                let app = self.new_id();
+                self.successor = Some(app);
+                effects.push(Effect::StartApp { app });
+                effects
+            }
             AppState::Up => {
                 self.app = AppState::Stopping {
                     kill_at: Some(now + self.policy.stop_timeout),
                 };
                 self.start_when_down = true;
                 vec![Effect::StopApp {
+                    app: self.app_id,
                     reason: StopReason::Restart,
                 }]
             }
@@ -538,18 +652,27 @@ impl Supervisor {
             return Vec::new();
         }
         self.app = AppState::Up;
+        self.app_id = self.new_id();
         self.up_since = Some(now);
         self.retry_at = None;
-        vec![Effect::StartApp]
+        vec![Effect::StartApp { app: self.app_id }]
+    }
+
+    fn new_id(&mut self) -> AppId {
+        self.last_id = AppId(self.last_id.0 + 1);
+        self.last_id
     }
 }
 
 /// An app that could not be started counts as one that exited at once.
-pub fn start_failed() -> Event {
-    Event::AppExited(Outcome {
-        code: None,
-        signal: None,
-    })
+pub fn start_failed(app: AppId) -> Event {
+    Event::AppExited {
+        app,
+        outcome: Outcome {
+            code: None,
+            signal: None,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -568,6 +691,7 @@ mod tests {
             stop_timeout: STOP,
             build_grace: GRACE,
             restart: Restart::Never,
+            restart_mode: RestartMode::StopThenStart,
         }
     }
 
@@ -586,10 +710,45 @@ mod tests {
     }
 
     fn exited() -> Event {
-        Event::AppExited(Outcome {
-            code: Some(0),
-            signal: None,
-        })
+        Event::AppExited {
+            app: ANY,
+            outcome: Outcome {
+                code: Some(0),
+                signal: None,
+            },
+        }
+    }
+
+    /// Stands for "the current app" in events and for any app in expected effects.
+    const ANY: AppId = AppId(0);
+
+    /// `s.step`, with `ANY` in the event meaning the current app and every app id in the
+    /// effects shown as `ANY`.
+    fn step(s: &mut Supervisor, event: Option<Event>, at: Instant) -> Vec<Effect> {
+        let event = event.map(|e| match e {
+            Event::AppExited { app: ANY, outcome } => Event::AppExited {
+                app: s.app_id,
+                outcome,
+            },
+            other => other,
+        });
+        anonymous(s.step(event, at))
+    }
+
+    fn start(s: &mut Supervisor, at: Instant) -> Vec<Effect> {
+        anonymous(s.start(at))
+    }
+
+    fn anonymous(effects: Vec<Effect>) -> Vec<Effect> {
+        effects
+            .into_iter()
+            .map(|e| match e {
+                Effect::StartApp { .. } => Effect::StartApp { app: ANY },
+                Effect::StopApp { reason, .. } => Effect::StopApp { app: ANY, reason },
+                Effect::KillApp { .. } => Effect::KillApp { app: ANY },
+                other => other,
+            })
+            .collect()
     }
 
     fn changed(p: &str) -> Event {
@@ -598,7 +757,7 @@ mod tests {
 
     /// Steps to `at`, answering a content check (if one is asked) with "all of them changed".
     fn tick(s: &mut Supervisor, at: Instant) -> Vec<Effect> {
-        let mut effects = s.step(None, at);
+        let mut effects = step(s, None, at);
         if let Some(pos) = effects
             .iter()
             .position(|e| matches!(e, Effect::CheckContents { .. }))
@@ -606,7 +765,8 @@ mod tests {
             let Effect::CheckContents { paths } = effects.remove(pos) else {
                 unreachable!()
             };
-            effects.extend(s.step(
+            effects.extend(step(
+                s,
                 Some(Event::ContentsChecked {
                     changed: paths,
                     all_missing: false,
@@ -618,13 +778,98 @@ mod tests {
     }
 
     #[test]
+    fn overlap_starts_the_new_app_beside_the_old_and_stops_the_old_once_ready() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(Policy {
+            restart_mode: RestartMode::Overlap,
+            ..policy(true)
+        });
+        s.start(t0);
+        assert!(matches!(s.step(Some(ok()), t0)[..], [Effect::StartApp { .. }]));
+        let old = s.app_id;
+        // A change builds; the good build starts the successor and stops nobody yet.
+        s.step(Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        let new = match s.step(Some(ok()), t0 + DEBOUNCE)[..] {
+            [Effect::StartApp { app }] => app,
+            ref other => panic!("expected the successor to start, got {other:?}"),
+        };
+        assert_ne!(new, old);
+        assert_eq!(s.app_id, old, "the old app serves until the new one is ready");
+        // Its readiness swaps them.
+        let ready = Event::AppReady {
+            app: new,
+            via: crate::event::ReadyVia::Notify,
+        };
+        assert_eq!(
+            s.step(Some(ready), t0 + DEBOUNCE),
+            [Effect::StopApp {
+                app: old,
+                reason: StopReason::Restart
+            }]
+        );
+        assert_eq!(s.app_id, new);
+        // The old one is killed if it overstays its grace; its exit changes nothing else.
+        let late = t0 + DEBOUNCE + STOP;
+        assert_eq!(s.next_deadline(), Some(late));
+        assert_eq!(s.step(None, late), [Effect::KillApp { app: old }]);
+        let gone = Event::AppExited {
+            app: old,
+            outcome: Outcome {
+                code: None,
+                signal: Some(Signal::SIGKILL),
+            },
+        };
+        assert_eq!(s.step(Some(gone), late), []);
+        assert_eq!(s.app, AppState::Up);
+    }
+
+    #[test]
+    fn a_successor_that_dies_before_ready_leaves_the_old_app_serving() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(Policy {
+            restart_mode: RestartMode::Overlap,
+            ..policy(true)
+        });
+        s.start(t0);
+        s.step(Some(ok()), t0);
+        let old = s.app_id;
+        s.step(Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        let [Effect::StartApp { app: new }] = s.step(Some(ok()), t0 + DEBOUNCE)[..] else {
+            panic!("expected the successor to start");
+        };
+        let died = Event::AppExited {
+            app: new,
+            outcome: Outcome {
+                code: Some(2),
+                signal: None,
+            },
+        };
+        match &s.step(Some(died), t0 + DEBOUNCE)[..] {
+            [Effect::Note(note)] => assert!(note.contains("old one keeps serving"), "{note}"),
+            other => panic!("expected a note, got {other:?}"),
+        }
+        assert_eq!((s.app, s.app_id, s.successor), (AppState::Up, old, None));
+        // Shutdown stops the old one and exits once it is gone.
+        let effects = s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
+        assert_eq!(
+            effects,
+            [Effect::StopApp {
+                app: old,
+                reason: StopReason::Shutdown
+            }]
+        );
+    }
+
+    #[test]
     fn a_file_that_vanished_gets_time_to_come_back_before_building() {
         let t0 = Instant::now();
         let mut s = running(t0);
         let main = vec![PathBuf::from("main.go")];
-        s.step(Some(changed("main.go")), t0);
+        step(&mut s, Some(changed("main.go")), t0);
         assert_eq!(
-            s.step(None, t0 + DEBOUNCE),
+            step(&mut s, None, t0 + DEBOUNCE),
             [Effect::CheckContents {
                 paths: main.clone()
             }]
@@ -633,13 +878,13 @@ mod tests {
             changed: main.clone(),
             all_missing: true,
         };
-        assert_eq!(s.step(Some(gone), t0 + DEBOUNCE), []);
+        assert_eq!(step(&mut s, Some(gone), t0 + DEBOUNCE), []);
         assert_eq!(s.next_deadline(), Some(t0 + DEBOUNCE + REAPPEAR_QUIET));
         // It comes back (the atomic save's second half): one build, with the new file.
         let t1 = t0 + DEBOUNCE * 2;
-        s.step(Some(changed("main.go")), t1);
+        step(&mut s, Some(changed("main.go")), t1);
         assert_eq!(
-            s.step(None, t1 + REAPPEAR_QUIET),
+            step(&mut s, None, t1 + REAPPEAR_QUIET),
             [Effect::CheckContents {
                 paths: main.clone()
             }]
@@ -649,28 +894,28 @@ mod tests {
             all_missing: false,
         };
         assert!(matches!(
-            acts(s.step(Some(back), t1 + REAPPEAR_QUIET)).as_slice(),
+            acts(step(&mut s, Some(back), t1 + REAPPEAR_QUIET)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
         // A real deletion builds after the one wait.
-        s.step(Some(ok()), t1 + REAPPEAR_QUIET);
-        s.step(Some(exited()), t1 + REAPPEAR_QUIET);
+        step(&mut s, Some(ok()), t1 + REAPPEAR_QUIET);
+        step(&mut s, Some(exited()), t1 + REAPPEAR_QUIET);
         let t2 = t1 + Duration::from_secs(1);
-        s.step(Some(changed("main.go")), t2);
-        s.step(None, t2 + DEBOUNCE);
+        step(&mut s, Some(changed("main.go")), t2);
+        step(&mut s, None, t2 + DEBOUNCE);
         let gone = || Event::ContentsChecked {
             changed: main.clone(),
             all_missing: true,
         };
-        assert_eq!(s.step(Some(gone()), t2 + DEBOUNCE), []);
+        assert_eq!(step(&mut s, Some(gone()), t2 + DEBOUNCE), []);
         assert_eq!(
-            s.step(None, t2 + DEBOUNCE + REAPPEAR_QUIET),
+            step(&mut s, None, t2 + DEBOUNCE + REAPPEAR_QUIET),
             [Effect::CheckContents {
                 paths: main.clone()
             }]
         );
         assert!(matches!(
-            acts(s.step(Some(gone()), t2 + DEBOUNCE + REAPPEAR_QUIET)).as_slice(),
+            acts(step(&mut s, Some(gone()), t2 + DEBOUNCE + REAPPEAR_QUIET)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
     }
@@ -679,14 +924,14 @@ mod tests {
     fn config_changes_reload_once_quiet() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        assert_eq!(s.step(Some(Event::ConfigChanged), t0), []);
+        assert_eq!(step(&mut s, Some(Event::ConfigChanged), t0), []);
         assert_eq!(
-            s.step(Some(Event::ConfigChanged), t0 + Duration::from_millis(10)),
+            step(&mut s, Some(Event::ConfigChanged), t0 + Duration::from_millis(10)),
             []
         );
         let due = t0 + Duration::from_millis(10) + CONFIG_QUIET;
         assert_eq!(s.next_deadline(), Some(due));
-        assert_eq!(s.step(None, due), [Effect::ReloadConfig]);
+        assert_eq!(step(&mut s, None, due), [Effect::ReloadConfig]);
         assert_eq!(s.next_deadline(), None);
     }
 
@@ -694,9 +939,9 @@ mod tests {
     fn changes_whose_content_is_the_same_do_nothing() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         assert_eq!(
-            s.step(None, t0 + DEBOUNCE),
+            step(&mut s, None, t0 + DEBOUNCE),
             [Effect::CheckContents {
                 paths: vec![PathBuf::from("a.go")]
             }]
@@ -707,7 +952,7 @@ mod tests {
             "waiting for the check, not for time"
         );
         assert_eq!(
-            s.step(
+            step(&mut s, 
                 Some(Event::ContentsChecked {
                     changed: vec![],
                     all_missing: false,
@@ -717,7 +962,7 @@ mod tests {
             []
         );
         // A real change afterwards still builds.
-        s.step(Some(changed("a.go")), t0 + DEBOUNCE);
+        step(&mut s, Some(changed("a.go")), t0 + DEBOUNCE);
         assert!(matches!(
             acts(tick(&mut s, t0 + DEBOUNCE * 2)).as_slice(),
             [Effect::StartBuild { .. }]
@@ -735,8 +980,8 @@ mod tests {
     /// A supervisor whose first build succeeded and whose app is up.
     fn running(t0: Instant) -> Supervisor {
         let mut s = Supervisor::new(policy(true));
-        assert_eq!(s.start(t0), [Effect::StartBuild { changes: vec![] }]);
-        assert_eq!(s.step(Some(ok()), t0), [Effect::StartApp]);
+        assert_eq!(start(&mut s, t0), [Effect::StartBuild { changes: vec![] }]);
+        assert_eq!(step(&mut s, Some(ok()), t0), [Effect::StartApp { app: ANY }]);
         s
     }
 
@@ -747,7 +992,7 @@ mod tests {
         // An editor's save: the file, its backup, the swap file, a few ms apart.
         for i in 0..5u64 {
             let at = t0 + Duration::from_millis(i * 3);
-            assert_eq!(s.step(Some(changed(&format!("f{i}"))), at), []);
+            assert_eq!(step(&mut s, Some(changed(&format!("f{i}"))), at), []);
         }
         let last = t0 + Duration::from_millis(12);
         assert_eq!(s.next_deadline(), Some(last + DEBOUNCE));
@@ -770,7 +1015,7 @@ mod tests {
         let mut s = running(t0);
         // Three files over 60 ms, then a pause: the pause must be as long as the burst so far.
         for (i, ms) in [0u64, 30, 60].iter().enumerate() {
-            s.step(
+            step(&mut s, 
                 Some(changed(&format!("f{i}"))),
                 t0 + Duration::from_millis(*ms),
             );
@@ -785,7 +1030,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         let many: Vec<PathBuf> = (0..50).map(|i| PathBuf::from(format!("f{i}"))).collect();
-        s.step(Some(Event::FilesChanged(many)), t0);
+        step(&mut s, Some(Event::FilesChanged(many)), t0);
         assert_eq!(s.next_deadline(), Some(t0 + STORM_QUIET));
         assert_eq!(tick(&mut s, t0 + DEBOUNCE), []);
         assert!(matches!(
@@ -798,31 +1043,32 @@ mod tests {
     fn good_build_stops_old_app_then_starts_new_one() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         assert!(matches!(
             acts(tick(&mut s, t0 + DEBOUNCE)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(
-            s.step(Some(ok()), t1),
+            step(&mut s, Some(ok()), t1),
             [Effect::StopApp {
+                app: ANY,
                 reason: StopReason::Restart
             }]
         );
         assert_eq!(s.next_deadline(), Some(t1 + STOP));
-        assert_eq!(s.step(Some(exited()), t1), [Effect::StartApp]);
+        assert_eq!(step(&mut s, Some(exited()), t1), [Effect::StartApp { app: ANY }]);
     }
 
     #[test]
     fn failed_build_keeps_the_old_app() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        assert_eq!(s.step(Some(failed()), t0 + DEBOUNCE), []);
+        assert_eq!(step(&mut s, Some(failed()), t0 + DEBOUNCE), []);
         // The next change tries again.
-        s.step(Some(changed("a.go")), t0 + DEBOUNCE * 2);
+        step(&mut s, Some(changed("a.go")), t0 + DEBOUNCE * 2);
         assert!(matches!(
             acts(tick(&mut s, t0 + DEBOUNCE * 3)).as_slice(),
             [Effect::StartBuild { .. }]
@@ -833,10 +1079,10 @@ mod tests {
     fn change_during_build_cancels_it_and_builds_again_once_quiet() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(s.step(Some(changed("b.go")), t1), [Effect::CancelBuild]);
+        assert_eq!(step(&mut s, Some(changed("b.go")), t1), [Effect::CancelBuild]);
         // No new build while the cancelled one is still exiting, even once quiet.
         assert_eq!(tick(&mut s, t1 + DEBOUNCE), []);
         assert_eq!(s.next_deadline(), Some(t1 + GRACE));
@@ -848,14 +1094,14 @@ mod tests {
         });
         let b = vec![PathBuf::from("b.go")];
         assert_eq!(
-            s.step(Some(killed), t1 + GRACE),
+            step(&mut s, Some(killed), t1 + GRACE),
             [Effect::CheckContents { paths: b.clone() }]
         );
         let checked = Event::ContentsChecked {
             changed: b.clone(),
             all_missing: false,
         };
-        match acts(s.step(Some(checked), t1 + GRACE)).as_slice() {
+        match acts(step(&mut s, Some(checked), t1 + GRACE)).as_slice() {
             [Effect::StartBuild { changes }] => assert_eq!(changes, &b),
             other => panic!("expected a fresh build, got {other:?}"),
         }
@@ -865,14 +1111,14 @@ mod tests {
     fn cancelled_build_that_exits_zero_does_not_restart() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        s.step(Some(changed("b.go")), t0 + DEBOUNCE);
-        let effects = s.step(Some(ok()), t0 + DEBOUNCE * 3);
+        step(&mut s, Some(changed("b.go")), t0 + DEBOUNCE);
+        let effects = step(&mut s, Some(ok()), t0 + DEBOUNCE * 3);
         assert!(
             !effects
                 .iter()
-                .any(|e| matches!(e, Effect::StopApp { .. } | Effect::StartApp)),
+                .any(|e| matches!(e, Effect::StopApp { .. } | Effect::StartApp { .. })),
             "{effects:?}"
         );
     }
@@ -881,14 +1127,14 @@ mod tests {
     fn app_that_will_not_stop_is_killed_after_the_timeout() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        s.step(Some(ok()), t0 + DEBOUNCE);
-        assert_eq!(tick(&mut s, t0 + DEBOUNCE + STOP), [Effect::KillApp]);
+        step(&mut s, Some(ok()), t0 + DEBOUNCE);
+        assert_eq!(tick(&mut s, t0 + DEBOUNCE + STOP), [Effect::KillApp { app: ANY }]);
         assert_eq!(s.next_deadline(), None);
         assert_eq!(
-            s.step(Some(exited()), t0 + DEBOUNCE + STOP),
-            [Effect::StartApp]
+            step(&mut s, Some(exited()), t0 + DEBOUNCE + STOP),
+            [Effect::StartApp { app: ANY }]
         );
     }
 
@@ -896,15 +1142,15 @@ mod tests {
     fn crashed_app_waits_for_a_change() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        assert_eq!(acts(s.step(Some(exited()), t0)), []);
+        assert_eq!(acts(step(&mut s, Some(exited()), t0)), []);
         assert_eq!(
             s.next_deadline(),
             None,
             "no restart is scheduled by default"
         );
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
+        assert_eq!(step(&mut s, Some(ok()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
     }
 
     #[test]
@@ -914,35 +1160,38 @@ mod tests {
             restart: Restart::OnFailure,
             ..policy(true)
         });
-        s.start(t0);
-        s.step(Some(ok()), t0);
+        start(&mut s, t0);
+        step(&mut s, Some(ok()), t0);
         let crashed = || {
-            Event::AppExited(Outcome {
-                code: Some(1),
-                signal: None,
-            })
+            Event::AppExited {
+                app: ANY,
+                outcome: Outcome {
+                    code: Some(1),
+                    signal: None,
+                },
+            }
         };
         let mut now = t0;
         let mut waits = Vec::new();
         for _ in 0..5 {
-            acts(s.step(Some(crashed()), now));
+            acts(step(&mut s, Some(crashed()), now));
             let at = s.next_deadline().expect("a restart is scheduled");
             waits.push(at - now);
             assert_eq!(tick(&mut s, at - Duration::from_millis(1)), []);
-            assert_eq!(tick(&mut s, at), [Effect::StartApp]);
+            assert_eq!(tick(&mut s, at), [Effect::StartApp { app: ANY }]);
             now = at;
         }
         let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [100, 200, 400, 800, 1600]);
         // A clean exit is not a failure: no restart.
-        assert_eq!(acts(s.step(Some(exited()), now)), []);
+        assert_eq!(acts(step(&mut s, Some(exited()), now)), []);
         assert_eq!(s.next_deadline(), None);
         // After a long healthy run, the backoff starts over.
-        s.step(Some(changed("a.go")), now);
+        step(&mut s, Some(changed("a.go")), now);
         tick(&mut s, now + DEBOUNCE);
-        s.step(Some(ok()), now + DEBOUNCE);
+        step(&mut s, Some(ok()), now + DEBOUNCE);
         let later = now + Duration::from_secs(60);
-        acts(s.step(Some(crashed()), later));
+        acts(step(&mut s, Some(crashed()), later));
         assert_eq!(s.next_deadline(), Some(later + Duration::from_millis(100)));
     }
 
@@ -950,55 +1199,58 @@ mod tests {
     fn a_build_blocked_by_the_running_binary_stops_the_app_then_builds_then_starts() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         assert_eq!(
-            s.step(Some(Event::BuildBlocked), t0 + DEBOUNCE),
+            step(&mut s, Some(Event::BuildBlocked), t0 + DEBOUNCE),
             [Effect::StopApp {
+                app: ANY,
                 reason: StopReason::Restart
             }]
         );
         assert_eq!(
-            s.step(Some(exited()), t0 + DEBOUNCE),
+            step(&mut s, Some(exited()), t0 + DEBOUNCE),
             [Effect::StartBuild { changes: vec![] }]
         );
-        assert_eq!(s.step(Some(ok()), t0 + DEBOUNCE), [Effect::StartApp]);
+        assert_eq!(step(&mut s, Some(ok()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
     }
 
     #[test]
     fn without_a_build_a_change_restarts_the_app() {
         let t0 = Instant::now();
         let mut s = Supervisor::new(policy(false));
-        assert_eq!(s.start(t0), [Effect::StartApp]);
-        s.step(Some(changed("app.py")), t0);
+        assert_eq!(start(&mut s, t0), [Effect::StartApp { app: ANY }]);
+        step(&mut s, Some(changed("app.py")), t0);
         assert_eq!(
             acts(tick(&mut s, t0 + DEBOUNCE)),
             [Effect::StopApp {
+                app: ANY,
                 reason: StopReason::Restart
             }]
         );
-        assert_eq!(s.step(Some(exited()), t0 + DEBOUNCE), [Effect::StartApp]);
+        assert_eq!(step(&mut s, Some(exited()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
     }
 
     #[test]
     fn signal_stops_everything_then_exits_with_its_code() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(changed("a.go")), t0);
+        step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        let effects = s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
+        let effects = step(&mut s, Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
         assert_eq!(
             effects,
             [
                 Effect::CancelBuild,
                 Effect::StopApp {
+                    app: ANY,
                     reason: StopReason::Shutdown
                 }
             ]
         );
-        assert_eq!(s.step(Some(failed()), t0 + DEBOUNCE), []);
+        assert_eq!(step(&mut s, Some(failed()), t0 + DEBOUNCE), []);
         assert_eq!(
-            s.step(Some(exited()), t0 + DEBOUNCE),
+            step(&mut s, Some(exited()), t0 + DEBOUNCE),
             [Effect::Exit(exit::SIGTERM)]
         );
     }
@@ -1007,12 +1259,12 @@ mod tests {
     fn changes_after_a_signal_are_ignored_and_a_second_signal_forces() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(Event::Signalled(Signal::SIGINT)), t0);
-        assert_eq!(s.step(Some(changed("a.go")), t0), []);
+        step(&mut s, Some(Event::Signalled(Signal::SIGINT)), t0);
+        assert_eq!(step(&mut s, Some(changed("a.go")), t0), []);
         assert_eq!(tick(&mut s, t0 + DEBOUNCE), []);
         assert_eq!(
-            s.step(Some(Event::Signalled(Signal::SIGINT)), t0),
-            [Effect::KillApp, Effect::Exit(exit::SIGINT)]
+            step(&mut s, Some(Event::Signalled(Signal::SIGINT)), t0),
+            [Effect::KillApp { app: ANY }, Effect::Exit(exit::SIGINT)]
         );
     }
 
@@ -1020,7 +1272,7 @@ mod tests {
     fn rebuild_key_builds_at_once_and_quit_key_exits_zero() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        match s.step(Some(Event::Key(Key::Rebuild)), t0).as_slice() {
+        match step(&mut s, Some(Event::Key(Key::Rebuild)), t0).as_slice() {
             [
                 Effect::ReportChange { paths },
                 Effect::StartBuild { changes },
@@ -1030,37 +1282,39 @@ mod tests {
             other => panic!("expected an immediate build, got {other:?}"),
         }
         assert_eq!(
-            s.step(Some(Event::Key(Key::Rebuild)), t0),
+            step(&mut s, Some(Event::Key(Key::Rebuild)), t0),
             [Effect::CancelBuild]
         );
         assert!(matches!(
-            acts(s.step(Some(failed()), t0)).as_slice(),
+            acts(step(&mut s, Some(failed()), t0)).as_slice(),
             [Effect::StartBuild { .. }]
         ));
         assert_eq!(
-            s.step(Some(ok()), t0),
+            step(&mut s, Some(ok()), t0),
             [Effect::StopApp {
+                app: ANY,
                 reason: StopReason::Restart
             }]
         );
-        assert_eq!(s.step(Some(exited()), t0), [Effect::StartApp]);
-        let effects = s.step(Some(Event::Key(Key::Quit)), t0);
+        assert_eq!(step(&mut s, Some(exited()), t0), [Effect::StartApp { app: ANY }]);
+        let effects = step(&mut s, Some(Event::Key(Key::Quit)), t0);
         assert_eq!(
             effects,
             [Effect::StopApp {
+                app: ANY,
                 reason: StopReason::Shutdown
             }]
         );
-        assert_eq!(s.step(Some(exited()), t0), [Effect::Exit(exit::OK)]);
+        assert_eq!(step(&mut s, Some(exited()), t0), [Effect::Exit(exit::OK)]);
     }
 
     #[test]
     fn signal_with_nothing_running_exits_at_once() {
         let t0 = Instant::now();
         let mut s = running(t0);
-        s.step(Some(exited()), t0);
+        step(&mut s, Some(exited()), t0);
         assert_eq!(
-            s.step(Some(Event::Signalled(Signal::SIGHUP)), t0),
+            step(&mut s, Some(Event::Signalled(Signal::SIGHUP)), t0),
             [Effect::Exit(exit::SIGHUP)]
         );
     }

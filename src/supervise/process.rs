@@ -49,7 +49,7 @@ pub fn spawn(
     cmd: &mut Command,
     fds: Vec<RawFd>,
     events: Sender<Event>,
-    on_exit: fn(Outcome) -> Event,
+    on_exit: impl FnOnce(Outcome) -> Event + Send + 'static,
 ) -> io::Result<(ProcessGroup, Vec<Box<dyn io::Read + Send>>)> {
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
@@ -99,7 +99,7 @@ pub fn spawn(
     Ok((group, pipes))
 }
 
-fn reap(mut child: Child, events: Sender<Event>, on_exit: fn(Outcome) -> Event) {
+fn reap(mut child: Child, events: Sender<Event>, on_exit: impl FnOnce(Outcome) -> Event) {
     let outcome = match child.wait() {
         Ok(status) => Outcome::from(status),
         Err(_) => Outcome {

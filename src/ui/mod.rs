@@ -46,10 +46,11 @@ pub enum Message {
     Start {
         pid: u32,
     },
-    /// The app answered (`--once`): `ms` since it started.
+    /// The app is ready to serve: `ms` since it started, and how hot knows.
     Ready {
         pid: u32,
         ms: u64,
+        via: crate::event::ReadyVia,
     },
     Stop {
         pid: u32,
@@ -87,6 +88,9 @@ struct Cycle {
     trigger: Option<String>,
     built_ms: Option<u64>,
     stop_at: Option<Instant>,
+    /// The summary so far of an app that started and is not ready yet: printed, with the time
+    /// to ready, once it is.
+    starting: Option<(u32, String)>,
 }
 
 #[derive(Debug)]
@@ -125,17 +129,9 @@ impl Reporter {
     pub fn report(&self, message: &Message) {
         match self.format {
             Format::Json => self.line(&serde_json::to_string(message).unwrap_or_default()),
-            Format::Text { color, .. } => {
+            Format::Text { .. } => {
                 if let Some((text, tint)) = self.text(message) {
-                    if color {
-                        self.line(&format!(
-                            "{} {}",
-                            "hot:".with(Color::DarkGrey),
-                            text.with(tint)
-                        ));
-                    } else {
-                        self.line(&format!("hot: {text}"));
-                    }
+                    self.report_line(&text, tint);
                 }
             }
         }
@@ -172,6 +168,16 @@ impl Reporter {
                 ));
             } else {
                 self.line(&format!("hot: {hint}"));
+            }
+        }
+    }
+
+    fn report_line(&self, text: &str, tint: Color) {
+        if let Format::Text { color, .. } = self.format {
+            if color {
+                self.line(&format!("{} {}", "hot:".with(Color::DarkGrey), text.with(tint)));
+            } else {
+                self.line(&format!("hot: {text}"));
             }
         }
     }
@@ -238,7 +244,31 @@ impl Reporter {
                     )),
                     None => parts.push(format!("app started (pid {pid})")),
                 }
-                Some((parts.join(" · "), Color::Green))
+                cycle.starting = Some((*pid, parts.join(" · ")));
+                None
+            }
+            Message::Ready { pid, ms, via } => match cycle.starting.take() {
+                Some((started, summary)) if started == *pid => {
+                    let line = match via {
+                        crate::event::ReadyVia::Started => summary,
+                        _ => format!("{summary} · ready in {}", human(*ms)),
+                    };
+                    Some((line, Color::Green))
+                }
+                other => {
+                    cycle.starting = other;
+                    Some(describe(message))
+                }
+            },
+            Message::Exit { pid, .. }
+                if cycle.starting.as_ref().is_some_and(|(p, _)| p == pid) =>
+            {
+                // It never got ready: say what happened before how it ended.
+                if let Some((_, summary)) = cycle.starting.take() {
+                    drop(cycle);
+                    self.report_line(&summary, Color::Green);
+                }
+                Some(describe(message))
             }
             _ => Some(describe(message)),
         }
@@ -305,8 +335,8 @@ fn describe(message: &Message) -> (String, Color) {
             };
             (format!("app (pid {pid}) {how} after {}", human(*ms)), tint)
         }
-        Message::Ready { pid, ms } => (
-            format!("app (pid {pid}) ready after {}", human(*ms)),
+        Message::Ready { pid, ms, via } => (
+            format!("app (pid {pid}) ready after {} ({})", human(*ms), via.describe()),
             Color::Green,
         ),
         Message::Warning { message } => (message.clone(), Color::Yellow),

@@ -1,0 +1,621 @@
+//! hot's HTTP side: the 503 page while no app runs after a failure, the proxy in front of the
+//! app (for live reload, and for apps that bind their own port), and the event stream that
+//! reloads open pages once the new app is ready.
+//!
+//! It runs on its own tokio runtime; the app loop drives it through `Proxy`'s methods, which
+//! only change shared state or broadcast to the browsers (never wait on the network), except
+//! `app_starting`, which must know that hot has stopped accepting before the app gets the socket.
+
+mod inject;
+mod page;
+mod websocket;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
+use hyper::body::{Body as _, Frame, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+pub use page::{Failure, plain_text};
+
+use crate::listen::HeldSocket;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
+
+/// The live-reload client, served at `/__hot/client.js`.
+const CLIENT_JS: &str = include_str!("client.js");
+/// How long a request waits for an app that binds its own port to accept connections again.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+const CONNECT_RETRY: Duration = Duration::from_millis(5);
+/// An app that has run this long and still refuses connections is not about to bind its port.
+const BIND_GRACE: Duration = Duration::from_secs(10);
+/// The largest HTML page the script is injected into; a bigger one passes through as it is.
+const MAX_HTML: usize = 32 << 20;
+/// Sent on the event stream so that proxies and browsers keep it open.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Times a safe request (GET, HEAD, OPTIONS without a body) is sent again when the app closed
+/// the connection without answering: it was restarting.
+const RETRIES: usize = 3;
+
+/// Where one public socket's requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A private socket hot holds and hands to the app: connections queue there while it
+    /// restarts.
+    Held(SocketAddr),
+    /// A port the app binds itself: refused connections are retried while it restarts.
+    AppAddr(SocketAddr),
+}
+
+impl Target {
+    fn addr(self) -> SocketAddr {
+        match self {
+            Target::Held(a) | Target::AppAddr(a) => a,
+        }
+    }
+}
+
+/// One public socket and where its requests go: `None` for an app that takes the socket itself
+/// (hot only answers there while no app runs).
+#[derive(Debug)]
+pub struct Front {
+    pub socket: HeldSocket,
+    pub target: Option<Target>,
+}
+
+/// What open pages are told.
+#[derive(Debug, Clone)]
+enum BrowserEvent {
+    Reload,
+    Css,
+    /// JSON `{"output": "..."}`.
+    BuildFailed(Arc<str>),
+    BuildOk,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failure: Option<Failure>,
+    /// The event replayed to a page that connects while the build is broken.
+    overlay: Option<Arc<str>>,
+    /// When the current app started; `None` while none runs.
+    app_since: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    browsers: broadcast::Sender<BrowserEvent>,
+    /// Inject the live-reload script into the app's HTML.
+    reload: bool,
+    /// hot answers on the app's own socket: close every connection after one answer, so a
+    /// browser's keep-alive connection does not stay with hot once the app is back.
+    direct: bool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave `State` half-updated (plain stores).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The handle the app loop holds.
+#[derive(Debug)]
+pub struct Proxy {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    fronts: Vec<Front>,
+    /// Accept loops running now.
+    acceptors: Vec<JoinHandle<()>>,
+    error_page: bool,
+}
+
+impl Proxy {
+    /// Starts the runtime and, for proxied sockets, accepting on them at once.
+    ///
+    /// `reload`: inject the live-reload script into HTML. `error_page`: answer with the 503
+    /// page while no app runs after a failure (on sockets the app takes itself, that means hot
+    /// accepts on them only then).
+    pub fn start(fronts: Vec<Front>, reload: bool, error_page: bool) -> io::Result<Proxy> {
+        let proxied = fronts.iter().any(|f| f.target.is_some());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(if proxied { 2 } else { 1 })
+            .thread_name("hot-http")
+            .enable_all()
+            .build()?;
+        let (browsers, _) = broadcast::channel(16);
+        let mut proxy = Proxy {
+            runtime: Some(runtime),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                browsers,
+                reload,
+                direct: !proxied,
+            }),
+            fronts,
+            acceptors: Vec::new(),
+            error_page,
+        };
+        if proxied {
+            proxy.accept(|f| f.target.is_some())?;
+        }
+        Ok(proxy)
+    }
+
+    /// Starts accepting on the fronts that `which` picks.
+    fn accept(&mut self, which: impl Fn(&Front) -> bool) -> io::Result<()> {
+        let Some(runtime) = &self.runtime else {
+            return Ok(());
+        };
+        for front in self.fronts.iter().filter(|f| which(f)) {
+            // The runtime owns a copy, closed when its accept loop ends; hot's held socket stays.
+            let listening = {
+                let _entered = runtime.enter();
+                Listening::new(front.socket.try_clone()?)?
+            };
+            let shared = Arc::clone(&self.shared);
+            let target = front.target;
+            self.acceptors
+                .push(runtime.spawn(accept_loop(listening, target, shared)));
+        }
+        Ok(())
+    }
+
+    /// No app runs, because of `failure`: pages get the 503 page (with live reload).
+    pub fn show_failure(&mut self, failure: Failure) -> io::Result<()> {
+        let mut state = self.shared.state();
+        state.app_since = None;
+        if !self.error_page {
+            return Ok(());
+        }
+        state.failure = Some(failure);
+        drop(state);
+        if self.shared.direct && self.acceptors.is_empty() {
+            self.accept(|_| true)?;
+        }
+        Ok(())
+    }
+
+    /// An app is about to start: requests go to it again. On sockets the app takes itself, hot
+    /// has stopped accepting when this returns.
+    pub fn app_starting(&mut self) {
+        {
+            let mut state = self.shared.state();
+            state.failure = None;
+            state.app_since = Some(Instant::now());
+        }
+        if self.shared.direct {
+            let acceptors = std::mem::take(&mut self.acceptors);
+            if let Some(runtime) = &self.runtime {
+                for task in &acceptors {
+                    task.abort();
+                }
+                // Joining the aborted loops drops their listeners: only then may the app accept.
+                runtime.block_on(async {
+                    for task in acceptors {
+                        let _ = task.await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// The new app is ready: reload open pages (or only their stylesheets).
+    pub fn app_ready(&self, css_only: bool) {
+        let _ = self.shared.browsers.send(if css_only {
+            BrowserEvent::Css
+        } else {
+            BrowserEvent::Reload
+        });
+    }
+
+    /// A build failed: open pages show its output over the page.
+    pub fn build_failed(&self, output: &str) {
+        let data: Arc<str> = serde_json::json!({ "output": output }).to_string().into();
+        self.shared.state().overlay = Some(Arc::clone(&data));
+        let _ = self.shared.browsers.send(BrowserEvent::BuildFailed(data));
+    }
+
+    /// A build succeeded: the overlay goes away (the reload follows once the app is ready).
+    pub fn build_ok(&self) {
+        let had = self.shared.state().overlay.take().is_some();
+        if had {
+            let _ = self.shared.browsers.send(BrowserEvent::BuildOk);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A tokio listener on a copy of a held socket.
+enum Listening {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listening {
+    fn new(socket: HeldSocket) -> io::Result<Listening> {
+        // O_NONBLOCK is shared with every copy: the app loop clears it before an app starts.
+        Ok(match socket {
+            HeldSocket::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                Listening::Tcp(tokio::net::TcpListener::from_std(l)?)
+            }
+            HeldSocket::Unix(l) => {
+                l.set_nonblocking(true)?;
+                Listening::Unix(tokio::net::UnixListener::from_std(l)?)
+            }
+        })
+    }
+}
+
+async fn accept_loop(listening: Listening, target: Option<Target>, shared: Arc<Shared>) {
+    loop {
+        let accepted = match &listening {
+            Listening::Tcp(l) => l.accept().await.map(|(s, peer)| {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(serve(s, Some(peer.ip()), target, Arc::clone(&shared)));
+            }),
+            Listening::Unix(l) => l.accept().await.map(|(s, _)| {
+                tokio::spawn(serve(s, None, target, Arc::clone(&shared)));
+            }),
+        };
+        if accepted.is_err() {
+            // Out of fds, or a connection reset before it was accepted: try again shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn serve<S>(stream: S, peer: Option<IpAddr>, target: Option<Target>, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(handle(req, peer, target, &shared).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    peer: Option<IpAddr>,
+    target: Option<Target>,
+    shared: &Shared,
+) -> Response<Body> {
+    match req.uri().path() {
+        "/__hot/events" => return events(shared),
+        "/__hot/client.js" => {
+            return no_store(plain(
+                StatusCode::OK,
+                "text/javascript; charset=utf-8",
+                CLIENT_JS,
+            ));
+        }
+        _ => {}
+    }
+    let wants_html = wants_html(req.headers());
+    let failure = shared.state().failure.clone();
+    let response = match (failure, target) {
+        (Some(failure), _) => failure_page(&failure, wants_html),
+        (None, Some(target)) => forward(req, peer, target, shared).await,
+        // Accepted just as an app was starting: it has the socket now.
+        (None, None) => {
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "hot: the app is starting; try again\n",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    };
+    if shared.direct {
+        close_after(response)
+    } else {
+        response
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn failure_page(failure: &Failure, html: bool) -> Response<Body> {
+    let mut r = if html {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/html; charset=utf-8",
+            page::failure_html(failure),
+        )
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, page::failure_text(failure))
+    };
+    let headers = r.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Forwards one request to the app and its answer back, streaming both bodies, except HTML
+/// that gets the live-reload script.
+async fn forward(
+    mut req: Request<Incoming>,
+    peer: Option<IpAddr>,
+    target: Target,
+    shared: &Shared,
+) -> Response<Body> {
+    let wants_html = wants_html(req.headers());
+    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    if let Some(ip) = peer {
+        append_forwarded_for(req.headers_mut(), ip);
+    }
+    let (parts, body) = req.into_parts();
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && body.is_end_stream();
+    let mut body = Some(body.map_err(BoxError::from).boxed());
+    let mut attempt = 0;
+    let mut response = loop {
+        let stream = match connect(target, shared).await {
+            Ok(s) => s,
+            Err(Refusal::Failed(failure)) => return failure_page(&failure, wants_html),
+            Err(Refusal::Unreachable(why)) => return bad_gateway(&why),
+        };
+        let mut out = Request::new(body.take().unwrap_or_else(empty));
+        *out.method_mut() = parts.method.clone();
+        *out.uri_mut() = parts.uri.clone();
+        *out.version_mut() = parts.version;
+        *out.headers_mut() = parts.headers.clone();
+        match send(stream, out).await {
+            Ok(r) => break r,
+            Err(_) if safe && attempt < RETRIES => attempt += 1,
+            Err(e) => {
+                return bad_gateway(&format!(
+                    "the app closed the connection without answering ({e}); it may have been \
+                     restarting"
+                ));
+            }
+        }
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client) = client_upgrade {
+            let app = hyper::upgrade::on(&mut response);
+            tokio::spawn(websocket::tunnel(client, app));
+        }
+        return response.map(|_| empty());
+    }
+    if shared.reload && parts.method != Method::HEAD && is_html(&response) {
+        return with_script(response).await;
+    }
+    response.map(|b| b.map_err(BoxError::from).boxed())
+}
+
+enum Refusal {
+    Failed(Failure),
+    Unreachable(String),
+}
+
+/// Connects to the app, waiting while it restarts (an app that binds its own port refuses
+/// connections in between).
+async fn connect(target: Target, shared: &Shared) -> Result<TcpStream, Refusal> {
+    let addr = target.addr();
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                let (failure, bound_late) = {
+                    let state = shared.state();
+                    let late = state.app_since.is_some_and(|t| t.elapsed() > BIND_GRACE);
+                    (state.failure.clone(), late)
+                };
+                if let Some(failure) = failure {
+                    return Err(Refusal::Failed(failure));
+                }
+                if bound_late || Instant::now() >= deadline {
+                    return Err(Refusal::Unreachable(format!(
+                        "nothing accepts connections on {addr}: is it the address the app \
+                         listens on ([run] app_addr / [browser] app_port)?"
+                    )));
+                }
+                tokio::time::sleep(CONNECT_RETRY).await;
+            }
+            Err(e) => {
+                return Err(Refusal::Unreachable(format!(
+                    "cannot connect to the app at {addr}: {e}"
+                )));
+            }
+        }
+    }
+}
+
+async fn send(stream: TcpStream, req: Request<Body>) -> Result<Response<Incoming>, hyper::Error> {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection.with_upgrades());
+    sender.send_request(req).await
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("upgrade"))
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
+    let value = match headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(earlier) => format!("{earlier}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert("x-forwarded-for", v);
+    }
+}
+
+fn is_html(response: &Response<Incoming>) -> bool {
+    let status = response.status();
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
+/// The app's HTML page, decoded and with the live-reload script; sent uncompressed (hot and the
+/// browser are on the same machine). A page that is too big or in an unknown encoding passes
+/// through untouched.
+async fn with_script(response: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_HTML) {
+        return Response::from_parts(parts, body.map_err(BoxError::from).boxed());
+    }
+    let bytes = match Limited::new(body, MAX_HTML).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return bad_gateway(&format!("reading the app's HTML page failed: {e}")),
+    };
+    let encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(html) = inject::decode(encoding.as_deref(), &bytes) else {
+        return Response::from_parts(parts, full(bytes));
+    };
+    let page = inject::inject(&html);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts.headers.insert(header::CONTENT_LENGTH, page.len().into());
+    Response::from_parts(parts, full(Bytes::from(page)))
+}
+
+/// `/__hot/events`: a Server-Sent Events stream of reload, css, build-failed and build-ok.
+fn events(shared: &Shared) -> Response<Body> {
+    let mut browsers = shared.browsers.subscribe();
+    let overlay = shared.state().overlay.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+    tokio::spawn(async move {
+        let frame = |text: String| Ok(Frame::data(Bytes::from(text)));
+        // A page whose stream broke (hot restarted) reconnects after a second.
+        if tx.send(frame("retry: 1000\n\n".into())).await.is_err() {
+            return;
+        }
+        if let Some(data) = overlay {
+            let _ = tx
+                .send(frame(format!("event: build-failed\ndata: {data}\n\n")))
+                .await;
+        }
+        loop {
+            let text = tokio::select! {
+                event = browsers.recv() => match event {
+                    Ok(BrowserEvent::Reload) => "event: reload\ndata: \n\n".to_owned(),
+                    Ok(BrowserEvent::Css) => "event: css\ndata: \n\n".to_owned(),
+                    Ok(BrowserEvent::BuildFailed(data)) => format!("event: build-failed\ndata: {data}\n\n"),
+                    Ok(BrowserEvent::BuildOk) => "event: build-ok\ndata: \n\n".to_owned(),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                () = tokio::time::sleep(KEEPALIVE) => ": keepalive\n\n".to_owned(),
+                () = tx.closed() => return,
+            };
+            if tx.send(frame(text)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut r = Response::new(BodyExt::boxed(body));
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn no_store(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn close_after(mut r: Response<Body>) -> Response<Body> {
+    if r.headers().get(header::CONTENT_TYPE)
+        != Some(&HeaderValue::from_static("text/event-stream"))
+    {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+fn bad_gateway(why: &str) -> Response<Body> {
+    text(StatusCode::BAD_GATEWAY, format!("hot: {why}\n"))
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    plain(status, "text/plain; charset=utf-8", body)
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}

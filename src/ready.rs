@@ -1,0 +1,239 @@
+//! Knowing when an app is ready, not just started: the systemd notify socket every app gets,
+//! and the TCP and HTTP probes for apps that do not speak it.
+
+use std::io::{self, IoSliceMut, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::thread;
+use std::time::Duration;
+
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt::PassCred,
+};
+
+use crate::event::{AppId, Event, NotifyMessage, ReadyVia};
+
+/// The datagram socket whose path every app finds in `NOTIFY_SOCKET`.
+///
+/// Messages are attributed by the sender's pid, which the kernel attaches (SO_PASSCRED), so an
+/// app cannot be mistaken for another even when two run at once.
+#[derive(Debug)]
+pub struct NotifySocket {
+    path: PathBuf,
+}
+
+/// The longest notify datagram read; the protocol's messages are a few short lines.
+const MAX_DATAGRAM: usize = 4096;
+
+impl NotifySocket {
+    /// Binds the socket in the temp dir and forwards every message as `Event::Notified`.
+    pub fn bind(events: Sender<Event>) -> io::Result<NotifySocket> {
+        let path = std::env::temp_dir().join(format!("hot-{}.notify", std::process::id()));
+        // A leftover from an earlier hot with the same pid (the pid was reused).
+        let _ = std::fs::remove_file(&path);
+        let socket = UnixDatagram::bind(&path)?;
+        setsockopt(&socket, PassCred, &true).map_err(io::Error::from)?;
+        thread::Builder::new()
+            .name("notify".into())
+            .spawn(move || receive(&socket, &events))?;
+        Ok(NotifySocket { path })
+    }
+
+    /// The value for `NOTIFY_SOCKET`.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    loop {
+        let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let Ok(msg) = recvmsg::<UnixAddr>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        ) else {
+            continue;
+        };
+        let len = msg.bytes;
+        let pid = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|c| match c {
+                ControlMessageOwned::ScmCredentials(creds) => u32::try_from(creds.pid()).ok(),
+                _ => None,
+            })
+        });
+        let Some(pid) = pid else { continue };
+        let message = NotifyMessage::parse(&buf[..len]);
+        if events.send(Event::Notified { pid, message }).is_err() {
+            return;
+        }
+    }
+}
+
+/// What a probe connects to.
+#[derive(Debug, Clone)]
+pub enum ProbeTarget {
+    /// `GET path` on this address; ready on any status below 500.
+    Http { addr: SocketAddr, path: String },
+    /// A socket the app binds itself: ready once a connection is accepted.
+    Connect(SocketAddr),
+    /// A socket hot holds (`listener` is hot's copy): a connection always succeeds there,
+    /// because the kernel queues it, so ready means the app took it off the queue.
+    Accepted { addr: SocketAddr, listener: RawFd },
+}
+
+/// Time between probe attempts.
+const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+/// How long one HTTP attempt may wait for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Probes `target` on a thread until it answers, then sends `AppReady`; gives up quietly once
+/// `gone` is set (the app exited).
+pub fn probe(
+    target: ProbeTarget,
+    app: AppId,
+    gone: Arc<AtomicBool>,
+    events: Sender<Event>,
+) -> io::Result<()> {
+    thread::Builder::new()
+        .name("probe".into())
+        .spawn(move || {
+            let via = match target {
+                ProbeTarget::Http { .. } => ReadyVia::Http,
+                _ => ReadyVia::Tcp,
+            };
+            while !gone.load(Ordering::Relaxed) {
+                if answers(&target) {
+                    if !gone.load(Ordering::Relaxed) {
+                        let _ = events.send(Event::AppReady { app, via });
+                    }
+                    return;
+                }
+                thread::sleep(PROBE_INTERVAL);
+            }
+        })?;
+    Ok(())
+}
+
+fn answers(target: &ProbeTarget) -> bool {
+    match target {
+        ProbeTarget::Http { addr, path } => {
+            http_status(*addr, path, PROBE_TIMEOUT, "hot").is_ok_and(|s| s < 500)
+        }
+        ProbeTarget::Connect(addr) => {
+            TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok()
+        }
+        ProbeTarget::Accepted { addr, listener } => {
+            let Ok(_probe) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
+                return false;
+            };
+            // Wait (briefly) for the queue to drain: our probe is in it.
+            for _ in 0..20 {
+                if queued(*listener) == Some(0) {
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            false
+        }
+    }
+}
+
+/// Connections waiting in a listening socket's accept queue (Linux: `tcpi_unacked` of a
+/// listening socket is its current backlog).
+#[cfg(target_os = "linux")]
+fn queued(listener: RawFd) -> Option<u32> {
+    // SAFETY: tcp_info is plain old data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            listener,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut len,
+        );
+        (rc == 0).then_some(info.tcpi_unacked)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn queued(_listener: RawFd) -> Option<u32> {
+    // No portable way to see the queue: a successful connect has to do.
+    Some(0)
+}
+
+/// One HTTP GET; the status code of the answer.
+pub fn http_status(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    agent: &str,
+) -> Result<u16, String> {
+    let timeout = timeout.max(Duration::from_millis(10));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match stream.read(&mut head[got..]) {
+            Ok(0) => return Err("connection closed without an answer".into()),
+            Ok(n) => got += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("no answer yet".into());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let text = String::from_utf8_lossy(&head[..got]);
+    text.strip_prefix("HTTP/")
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: {:?}",
+                text.lines().next().unwrap_or("")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_messages_parse() {
+        let m = NotifyMessage::parse(b"STATUS=warming up\nREADY=1\nMAINPID=4\n");
+        assert!(m.ready);
+        assert_eq!(m.status.as_deref(), Some("warming up"));
+        assert!(!NotifyMessage::parse(b"READY=0").ready);
+        assert!(NotifyMessage::parse(b"STOPPING=1").stopping);
+    }
+}
