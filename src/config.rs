@@ -4,8 +4,8 @@
 //! Precedence, lowest first: built-in defaults → `.hot.toml` → command-line flags.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -893,8 +893,9 @@ impl Resolver<'_> {
         };
         let ready = match &r.ready {
             None => Ready::Started,
-            Some(s) => parse_ready(s.get_ref())
-                .map_err(|m| self.error(s.span(), "run.ready", m))?,
+            Some(s) => {
+                parse_ready(s.get_ref()).map_err(|m| self.error(s.span(), "run.ready", m))?
+            }
         };
         let restart_mode = match r.restart_mode.as_ref().map(|m| (m.get_ref().as_str(), m)) {
             None | Some(("stop-then-start" | "stop-start", _)) => RestartMode::StopThenStart,
@@ -903,7 +904,11 @@ impl Resolver<'_> {
                     let span = r.ready.as_ref().map_or(m.span(), Spanned::span);
                     return Err(self.error(
                         span,
-                        if r.ready.is_some() { "run.ready" } else { "run.restart_mode" },
+                        if r.ready.is_some() {
+                            "run.ready"
+                        } else {
+                            "run.restart_mode"
+                        },
                         "restart_mode = \"overlap\" needs ready = \"notify\": while both apps \
                          share the socket, an HTTP or TCP probe may be answered by the old app, so \
                          only the new app's own READY=1 says it is ready. Make the app send \

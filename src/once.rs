@@ -86,8 +86,9 @@ impl Smoke {
             Ready::Notify => match NotifySocket::bind(self.events.clone()) {
                 Ok(socket) => Some(socket),
                 Err(e) => {
-                    self.reporter
-                        .warn(format!("--once failed: cannot create the notify socket: {e}"));
+                    self.reporter.warn(format!(
+                        "--once failed: cannot create the notify socket: {e}"
+                    ));
                     return exit::FAILURE;
                 }
             },

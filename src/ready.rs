@@ -109,23 +109,21 @@ pub fn probe(
     gone: Arc<AtomicBool>,
     events: Sender<Event>,
 ) -> io::Result<()> {
-    thread::Builder::new()
-        .name("probe".into())
-        .spawn(move || {
-            let via = match target {
-                ProbeTarget::Http { .. } => ReadyVia::Http,
-                _ => ReadyVia::Tcp,
-            };
-            while !gone.load(Ordering::Relaxed) {
-                if answers(&target) {
-                    if !gone.load(Ordering::Relaxed) {
-                        let _ = events.send(Event::AppReady { app, via });
-                    }
-                    return;
+    thread::Builder::new().name("probe".into()).spawn(move || {
+        let via = match target {
+            ProbeTarget::Http { .. } => ReadyVia::Http,
+            _ => ReadyVia::Tcp,
+        };
+        while !gone.load(Ordering::Relaxed) {
+            if answers(&target) {
+                if !gone.load(Ordering::Relaxed) {
+                    let _ = events.send(Event::AppReady { app, via });
                 }
-                thread::sleep(PROBE_INTERVAL);
+                return;
             }
-        })?;
+            thread::sleep(PROBE_INTERVAL);
+        }
+    })?;
     Ok(())
 }
 

@@ -199,7 +199,11 @@ fn policy(config: &Config) -> Policy {
             .map_or(Duration::ZERO, |r| r.stop_timeout),
         build_grace: BUILD_CANCEL_GRACE,
         restart: config.run.as_ref().map_or(Restart::Never, |r| r.restart),
-        restart_mode: config.run.as_ref().map(|r| r.restart_mode).unwrap_or_default(),
+        restart_mode: config
+            .run
+            .as_ref()
+            .map(|r| r.restart_mode)
+            .unwrap_or_default(),
     }
 }
 
@@ -461,7 +465,8 @@ impl Session {
                     if outcome.success() {
                         proxy.build_ok();
                     } else if !job.cancelled {
-                        let output = proxy::plain_text(&job.output_tail(Duration::from_millis(200)));
+                        let output =
+                            proxy::plain_text(&job.output_tail(Duration::from_millis(200)));
                         proxy.build_failed(&output);
                         if self.apps.is_empty() {
                             let failure = Failure {
@@ -563,11 +568,10 @@ impl Session {
 
     /// The app that `pid` belongs to: its leader, or a process in its group.
     fn app_of(&self, pid: u32) -> Option<AppId> {
-        let group = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(
-            i32::try_from(pid).ok()?,
-        )))
-        .ok()
-        .map(|g| g.as_raw().unsigned_abs());
+        let group =
+            nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?)))
+                .ok()
+                .map(|g| g.as_raw().unsigned_abs());
         self.apps
             .iter()
             .find(|a| a.group.pid() == pid || Some(a.group.pid()) == group)
@@ -710,7 +714,14 @@ impl Session {
             self.reporter.warn(format!("listener: {e}"));
         }
         let notify = self.notify.as_ref().map(NotifySocket::path);
-        match AppProcess::start(id, run, &self.config.root, sockets, notify, self.events.clone()) {
+        match AppProcess::start(
+            id,
+            run,
+            &self.config.root,
+            sockets,
+            notify,
+            self.events.clone(),
+        ) {
             Ok(app) => {
                 self.guard.add(app.group.pid());
                 self.reporter.report(&Message::Start {

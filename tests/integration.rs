@@ -4,6 +4,7 @@
 
 mod support;
 
+mod browser;
 mod cleanup;
 mod config_errors;
 mod debounce;

@@ -479,10 +479,7 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
-    let value = match headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
+    let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {ip}"),
         None => ip.to_string(),
     };
@@ -531,7 +528,9 @@ async fn with_script(response: Response<Incoming>) -> Response<Body> {
     let page = inject::inject(&html);
     parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.remove(header::TRANSFER_ENCODING);
-    parts.headers.insert(header::CONTENT_LENGTH, page.len().into());
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, page.len().into());
     Response::from_parts(parts, full(Bytes::from(page)))
 }
 
@@ -587,8 +586,7 @@ fn no_store(mut r: Response<Body>) -> Response<Body> {
 }
 
 fn close_after(mut r: Response<Body>) -> Response<Body> {
-    if r.headers().get(header::CONTENT_TYPE)
-        != Some(&HeaderValue::from_static("text/event-stream"))
+    if r.headers().get(header::CONTENT_TYPE) != Some(&HeaderValue::from_static("text/event-stream"))
     {
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -82,10 +82,7 @@ mod tests {
 
     #[test]
     fn colour_codes_are_dropped() {
-        assert_eq!(
-            plain_text("\x1b[1;31merror\x1b[0m: x"),
-            "error: x"
-        );
+        assert_eq!(plain_text("\x1b[1;31merror\x1b[0m: x"), "error: x");
     }
 
     #[test]

@@ -91,7 +91,10 @@ fn parse_header(header: &[u8]) -> Option<(u8, u64)> {
     let masked = second & 0x80 != 0;
     let mask_len = if masked { 4 } else { 0 };
     let (len, ext) = match second & 0x7f {
-        126 => (u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), 2),
+        126 => (
+            u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            2,
+        ),
         127 => (u64::from_be_bytes(rest.get(..8)?.try_into().ok()?), 8),
         n => (u64::from(n), 0),
     };

@@ -785,7 +785,10 @@ mod tests {
             ..policy(true)
         });
         s.start(t0);
-        assert!(matches!(s.step(Some(ok()), t0)[..], [Effect::StartApp { .. }]));
+        assert!(matches!(
+            s.step(Some(ok()), t0)[..],
+            [Effect::StartApp { .. }]
+        ));
         let old = s.app_id;
         // A change builds; the good build starts the successor and stops nobody yet.
         s.step(Some(changed("a.go")), t0);
@@ -795,7 +798,10 @@ mod tests {
             ref other => panic!("expected the successor to start, got {other:?}"),
         };
         assert_ne!(new, old);
-        assert_eq!(s.app_id, old, "the old app serves until the new one is ready");
+        assert_eq!(
+            s.app_id, old,
+            "the old app serves until the new one is ready"
+        );
         // Its readiness swaps them.
         let ready = Event::AppReady {
             app: new,
@@ -926,7 +932,11 @@ mod tests {
         let mut s = running(t0);
         assert_eq!(step(&mut s, Some(Event::ConfigChanged), t0), []);
         assert_eq!(
-            step(&mut s, Some(Event::ConfigChanged), t0 + Duration::from_millis(10)),
+            step(
+                &mut s,
+                Some(Event::ConfigChanged),
+                t0 + Duration::from_millis(10)
+            ),
             []
         );
         let due = t0 + Duration::from_millis(10) + CONFIG_QUIET;
@@ -952,7 +962,8 @@ mod tests {
             "waiting for the check, not for time"
         );
         assert_eq!(
-            step(&mut s, 
+            step(
+                &mut s,
                 Some(Event::ContentsChecked {
                     changed: vec![],
                     all_missing: false,
@@ -981,7 +992,10 @@ mod tests {
     fn running(t0: Instant) -> Supervisor {
         let mut s = Supervisor::new(policy(true));
         assert_eq!(start(&mut s, t0), [Effect::StartBuild { changes: vec![] }]);
-        assert_eq!(step(&mut s, Some(ok()), t0), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(ok()), t0),
+            [Effect::StartApp { app: ANY }]
+        );
         s
     }
 
@@ -1015,7 +1029,8 @@ mod tests {
         let mut s = running(t0);
         // Three files over 60 ms, then a pause: the pause must be as long as the burst so far.
         for (i, ms) in [0u64, 30, 60].iter().enumerate() {
-            step(&mut s, 
+            step(
+                &mut s,
                 Some(changed(&format!("f{i}"))),
                 t0 + Duration::from_millis(*ms),
             );
@@ -1057,7 +1072,10 @@ mod tests {
             }]
         );
         assert_eq!(s.next_deadline(), Some(t1 + STOP));
-        assert_eq!(step(&mut s, Some(exited()), t1), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(exited()), t1),
+            [Effect::StartApp { app: ANY }]
+        );
     }
 
     #[test]
@@ -1082,7 +1100,10 @@ mod tests {
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(step(&mut s, Some(changed("b.go")), t1), [Effect::CancelBuild]);
+        assert_eq!(
+            step(&mut s, Some(changed("b.go")), t1),
+            [Effect::CancelBuild]
+        );
         // No new build while the cancelled one is still exiting, even once quiet.
         assert_eq!(tick(&mut s, t1 + DEBOUNCE), []);
         assert_eq!(s.next_deadline(), Some(t1 + GRACE));
@@ -1130,7 +1151,10 @@ mod tests {
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         step(&mut s, Some(ok()), t0 + DEBOUNCE);
-        assert_eq!(tick(&mut s, t0 + DEBOUNCE + STOP), [Effect::KillApp { app: ANY }]);
+        assert_eq!(
+            tick(&mut s, t0 + DEBOUNCE + STOP),
+            [Effect::KillApp { app: ANY }]
+        );
         assert_eq!(s.next_deadline(), None);
         assert_eq!(
             step(&mut s, Some(exited()), t0 + DEBOUNCE + STOP),
@@ -1150,7 +1174,10 @@ mod tests {
         );
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        assert_eq!(step(&mut s, Some(ok()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(ok()), t0 + DEBOUNCE),
+            [Effect::StartApp { app: ANY }]
+        );
     }
 
     #[test]
@@ -1162,14 +1189,12 @@ mod tests {
         });
         start(&mut s, t0);
         step(&mut s, Some(ok()), t0);
-        let crashed = || {
-            Event::AppExited {
-                app: ANY,
-                outcome: Outcome {
-                    code: Some(1),
-                    signal: None,
-                },
-            }
+        let crashed = || Event::AppExited {
+            app: ANY,
+            outcome: Outcome {
+                code: Some(1),
+                signal: None,
+            },
         };
         let mut now = t0;
         let mut waits = Vec::new();
@@ -1212,7 +1237,10 @@ mod tests {
             step(&mut s, Some(exited()), t0 + DEBOUNCE),
             [Effect::StartBuild { changes: vec![] }]
         );
-        assert_eq!(step(&mut s, Some(ok()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(ok()), t0 + DEBOUNCE),
+            [Effect::StartApp { app: ANY }]
+        );
     }
 
     #[test]
@@ -1228,7 +1256,10 @@ mod tests {
                 reason: StopReason::Restart
             }]
         );
-        assert_eq!(step(&mut s, Some(exited()), t0 + DEBOUNCE), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(exited()), t0 + DEBOUNCE),
+            [Effect::StartApp { app: ANY }]
+        );
     }
 
     #[test]
@@ -1237,7 +1268,11 @@ mod tests {
         let mut s = running(t0);
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
-        let effects = step(&mut s, Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
+        let effects = step(
+            &mut s,
+            Some(Event::Signalled(Signal::SIGTERM)),
+            t0 + DEBOUNCE,
+        );
         assert_eq!(
             effects,
             [
@@ -1296,7 +1331,10 @@ mod tests {
                 reason: StopReason::Restart
             }]
         );
-        assert_eq!(step(&mut s, Some(exited()), t0), [Effect::StartApp { app: ANY }]);
+        assert_eq!(
+            step(&mut s, Some(exited()), t0),
+            [Effect::StartApp { app: ANY }]
+        );
         let effects = step(&mut s, Some(Event::Key(Key::Quit)), t0);
         assert_eq!(
             effects,

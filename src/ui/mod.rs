@@ -175,7 +175,11 @@ impl Reporter {
     fn report_line(&self, text: &str, tint: Color) {
         if let Format::Text { color, .. } = self.format {
             if color {
-                self.line(&format!("{} {}", "hot:".with(Color::DarkGrey), text.with(tint)));
+                self.line(&format!(
+                    "{} {}",
+                    "hot:".with(Color::DarkGrey),
+                    text.with(tint)
+                ));
             } else {
                 self.line(&format!("hot: {text}"));
             }
@@ -260,9 +264,7 @@ impl Reporter {
                     Some(describe(message))
                 }
             },
-            Message::Exit { pid, .. }
-                if cycle.starting.as_ref().is_some_and(|(p, _)| p == pid) =>
-            {
+            Message::Exit { pid, .. } if cycle.starting.as_ref().is_some_and(|(p, _)| p == pid) => {
                 // It never got ready: say what happened before how it ended.
                 if let Some((_, summary)) = cycle.starting.take() {
                     drop(cycle);
@@ -336,7 +338,11 @@ fn describe(message: &Message) -> (String, Color) {
             (format!("app (pid {pid}) {how} after {}", human(*ms)), tint)
         }
         Message::Ready { pid, ms, via } => (
-            format!("app (pid {pid}) ready after {} ({})", human(*ms), via.describe()),
+            format!(
+                "app (pid {pid}) ready after {} ({})",
+                human(*ms),
+                via.describe()
+            ),
             Color::Green,
         ),
         Message::Warning { message } => (message.clone(), Color::Yellow),
