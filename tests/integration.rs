@@ -5,6 +5,7 @@
 mod support;
 
 mod browser;
+mod chromium;
 mod cleanup;
 mod config_errors;
 mod debounce;
