@@ -7,7 +7,10 @@
 //!
 //! Scenarios: save → new response (20 saves), restart under load (20 restarts), idle CPU and
 //! peak RSS on 20k- and 100k-file trees, startup time on both trees, a storm of 2,000 and
-//! 20,000 rewritten files, and polling CPU on the 100k tree.
+//! 20,000 rewritten files, and polling CPU on the 100k tree; for hot alone, its proxy's
+//! overhead (requests/s, p99) against talking to the app directly, and the slowest request while
+//! a slow-starting app is swapped 10 times in overlap and in stop-then-start mode
+//! (`-- --browser-only` runs just those).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod browser;
+
 const APP_SOURCE: &str = include_str!("app.rs");
 
 /// Sizes of one run: the full benchmark, or `--quick` for a smoke test.
@@ -31,6 +36,10 @@ struct Plan {
     idle: Duration,
     trees: Vec<(usize, usize)>,
     storms: Vec<usize>,
+    /// How long each proxy load runs.
+    load: Duration,
+    /// App swaps under a continuous client.
+    swaps: usize,
 }
 
 impl Plan {
@@ -42,6 +51,8 @@ impl Plan {
                 idle: Duration::from_secs(1),
                 trees: vec![(200, 20)],
                 storms: vec![100],
+                load: Duration::from_secs(1),
+                swaps: 3,
             }
         } else {
             Plan {
@@ -50,6 +61,8 @@ impl Plan {
                 idle: Duration::from_secs(10),
                 trees: vec![(20_000, 2_000), (100_000, 10_000)],
                 storms: vec![2_000, 20_000],
+                load: Duration::from_secs(5),
+                swaps: 10,
             }
         }
     }
@@ -77,6 +90,10 @@ impl Tool {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--browser-only") {
+        browser::only(quick);
+        return;
+    }
     let hot_only = std::env::args().any(|a| a == "--hot-only");
     let plan = Plan::new(quick);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -146,6 +163,14 @@ fn main() {
             }
         }
         if *tool == Tool::Hot {
+            eprintln!("bench: hot · proxy overhead");
+            for (k, v) in browser::proxy_overhead(&work, &hot_bin, &app, plan.load) {
+                r.insert(k, v);
+            }
+            eprintln!("bench: hot · overlap and stop-then-start swaps of a slow-starting app");
+            for (k, v) in browser::swaps(&work, &hot_bin, plan.swaps) {
+                r.insert(k, v);
+            }
             let &(files, dirs) = plan.trees.last().expect("a tree");
             eprintln!("bench: hot · polling on {files} files");
             let tree = tree_project(&work, &app, files, dirs);
@@ -337,6 +362,21 @@ impl Running {
         } else {
             Stdio::null()
         });
+        Running::spawn(cmd, launched)
+    }
+
+    /// `hot --json` in `dir`, on the .hot.toml already there.
+    fn hot(dir: &Path, hot_bin: &Path) -> Running {
+        let mut cmd = Command::new(hot_bin);
+        cmd.arg("--json")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Running::spawn(cmd, Instant::now())
+    }
+
+    fn spawn(mut cmd: Command, launched: Instant) -> Running {
         let mut child = cmd.spawn().expect("start the tool");
         let events = child.stderr.take().map(|stderr| {
             let (tx, rx) = mpsc::channel();

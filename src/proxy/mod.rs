@@ -135,14 +135,11 @@ impl Proxy {
     /// accepts on them only then).
     pub fn start(fronts: Vec<Front>, reload: bool, error_page: bool) -> io::Result<Proxy> {
         let proxied = fronts.iter().any(|f| f.target.is_some());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(if proxied { 2 } else { 1 })
-            .thread_name("hot-http")
-            .enable_all()
-            .build()?;
         let (browsers, _) = broadcast::channel(16);
         let mut proxy = Proxy {
-            runtime: Some(runtime),
+            // Made when first needed: most sessions never show the error page, and they keep
+            // hot's footprint without a runtime's threads.
+            runtime: None,
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 browsers,
@@ -161,8 +158,15 @@ impl Proxy {
 
     /// Starts accepting on the fronts that `which` picks.
     fn accept(&mut self, which: impl Fn(&Front) -> bool) -> io::Result<()> {
-        let Some(runtime) = &self.runtime else {
-            return Ok(());
+        let runtime = match &mut self.runtime {
+            Some(runtime) => runtime,
+            slot => slot.insert(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(if self.shared.direct { 1 } else { 2 })
+                    .thread_name("hot-http")
+                    .enable_all()
+                    .build()?,
+            ),
         };
         for front in self.fronts.iter().filter(|f| which(f)) {
             // The runtime owns a copy, closed when its accept loop ends; hot's held socket stays.
