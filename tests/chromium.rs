@@ -82,8 +82,7 @@ impl Browser {
 
     /// One WebDriver command.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(DEADLINE))
             .map_err(|e| e.to_string())?;
@@ -110,7 +109,8 @@ impl Browser {
             .ok_or("no Content-Length")?;
         let mut body = vec![0u8; len];
         stream.read_exact(&mut body).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&body).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&body)))
+        serde_json::from_slice(&body)
+            .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&body)))
     }
 
     fn session_call(&self, method: &str, what: &str, body: Value) -> Value {
@@ -214,7 +214,10 @@ fn a_real_browser_reloads_by_itself_and_shows_the_build_error() {
             .is_some_and(|o| o.contains("templates/index.tmpl:4")),
         "{state}"
     );
-    assert_eq!(state["version"], "version=2", "the page is still there under it");
+    assert_eq!(
+        state["version"], "version=2",
+        "the page is still there under it"
+    );
 
     // The fix clears it, and the page reloads into the new version.
     project.write("src/version.txt", "3\n");

@@ -44,8 +44,11 @@ pub fn only(quick: bool) {
         results.insert(k, v);
     }
     let out = root.join("target/bench-browser.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap_or_default())
-        .expect("write");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    )
+    .expect("write");
     println!("\nwritten: {}", out.display());
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -171,7 +174,11 @@ pub fn swaps(work: &Path, hot_bin: &Path, count: usize) -> Vec<(String, Value)> 
         ));
         out.push((
             format!("{label}_slowest_ms"),
-            json!(round(ms(latencies.iter().max().copied().unwrap_or_default()))),
+            json!(round(ms(latencies
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or_default()))),
         ));
     }
     out
