@@ -61,13 +61,16 @@ fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
     loop {
         let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let Ok(msg) = recvmsg::<UnixAddr>(
+        let msg = match recvmsg::<UnixAddr>(
             socket.as_raw_fd(),
             &mut iov,
             Some(&mut space),
             MsgFlags::empty(),
-        ) else {
-            continue;
+        ) {
+            Ok(msg) => msg,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // The socket itself failed: nothing more will arrive.
+            Err(_) => return,
         };
         let len = msg.bytes;
         let pid = msg.cmsgs().ok().and_then(|mut c| {

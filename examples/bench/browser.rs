@@ -156,11 +156,31 @@ pub fn swaps(work: &Path, hot_bin: &Path, count: usize) -> Vec<(String, Value)> 
                 (latencies, failed)
             })
         };
+        // Where a stop-then-start swap's time goes: the old app's stop, the new one's start.
+        let (mut stopping, mut starting) = (Duration::ZERO, Duration::ZERO);
         for v in 1..=count {
             thread::sleep(Duration::from_millis(300));
             std::fs::write(dir.join("src/version.txt"), v.to_string()).expect("save");
-            // The old app's exit ends the swap.
-            running.wait("exit", Duration::from_secs(30));
+            let wait = |name| running.wait(name, Duration::from_secs(30));
+            if mode == "overlap" {
+                // The old app's exit ends the swap.
+                wait("exit");
+            } else if let (Some(stop), Some(exit), Some(ready)) =
+                (wait("stop"), wait("exit"), wait("ready"))
+            {
+                stopping = stopping.max(exit - stop);
+                starting = starting.max(ready - exit);
+            }
+        }
+        if mode != "overlap" {
+            out.push((
+                format!("{label}_longest_stop_ms"),
+                json!(round(ms(stopping))),
+            ));
+            out.push((
+                format!("{label}_longest_start_to_ready_ms"),
+                json!(round(ms(starting))),
+            ));
         }
         thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);
