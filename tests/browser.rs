@@ -199,6 +199,18 @@ fn http_readiness_waits_for_an_answer() {
 }
 
 #[test]
+fn tcp_readiness_waits_until_the_app_accepts_on_the_held_socket() {
+    // The kernel queues a connection to hot's socket at once: ready means the app took it.
+    let project = web_project(COPY, &[("APP_START_DELAY", "0.3")], "ready = \"tcp\"", "");
+    let mut hot = Hot::start(&project, &[]);
+    let start = hot.wait("start");
+    let ready = hot.wait("ready");
+    assert_eq!(ready["pid"], start["pid"]);
+    assert_eq!(ready["via"], "tcp");
+    assert!(ready["ms"].as_u64().expect("ms") >= 300, "{ready}");
+}
+
+#[test]
 fn overlap_needs_notify_readiness() {
     let project = web_project(
         COPY,
