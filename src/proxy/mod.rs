@@ -440,7 +440,16 @@ async fn connect(target: Target, shared: &Shared) -> Result<TcpStream, Refusal> 
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            // Refused: nothing listens yet. Reset: the old app closed its socket with this
+            // connection still queued. Both mean "restarting": wait for the next app.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
                 let (failure, bound_late) = {
                     let state = shared.state();
                     let late = state.app_since.is_some_and(|t| t.elapsed() > BIND_GRACE);
