@@ -675,6 +675,24 @@ impl Resolver<'_> {
                 )));
             }
         }
+        if let Some(run) = &run {
+            let probe = match run.ready {
+                Ready::Http(_) => Some("http"),
+                Ready::Tcp => Some("tcp"),
+                Ready::Started | Ready::Notify => None,
+            };
+            let tcp = listen
+                .iter()
+                .any(|l| !matches!(l.addr, ListenAddr::Unix(_)));
+            if let Some(probe) = probe.filter(|_| !tcp && !reload && run.app_addr.is_none()) {
+                return Err(Error::Usage(format!(
+                    "{}: [run] ready = {probe:?} probes a TCP address, and there is none: add one \
+                     to `listen` (or set [run] app_addr for an app on its own port), or use \
+                     ready = \"notify\" or \"none\"",
+                    self.path.display()
+                )));
+            }
+        }
         if run.is_none() && build.is_none() {
             return Err(Error::Usage(format!(
                 "{}: nothing to do: set [run] cmd (the server to restart) and usually [build] cmd",
@@ -1132,6 +1150,18 @@ mod tests {
             "listen = [{ addr = \"127.0.0.1:0\", name = \"a:b\" }]\n[run]\ncmd = \"x\"\n",
         );
         assert_eq!(key.as_deref(), Some("listen[0].name"));
+    }
+
+    #[test]
+    fn probing_readiness_needs_a_tcp_address() {
+        let err =
+            load("listen = [\"unix:tmp/a.sock\"]\n[run]\ncmd = \"x\"\nready = \"http:/health\"\n")
+                .expect_err("no TCP address to probe");
+        assert!(
+            matches!(&err, Error::Usage(m) if m.contains("ready = \"http\"") && m.contains("listen")),
+            "{err:?}"
+        );
+        load("listen = [\"127.0.0.1:0\"]\n[run]\ncmd = \"x\"\nready = \"tcp\"\n").expect("valid");
     }
 
     #[test]

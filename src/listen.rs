@@ -187,15 +187,6 @@ pub enum HeldSocket {
     Unix(std::os::unix::net::UnixListener),
 }
 
-impl HeldSocket {
-    pub fn try_clone(&self) -> io::Result<HeldSocket> {
-        Ok(match self {
-            HeldSocket::Tcp(l) => HeldSocket::Tcp(l.try_clone()?),
-            HeldSocket::Unix(l) => HeldSocket::Unix(l.try_clone()?),
-        })
-    }
-}
-
 /// Every socket of the session, in `listen` order.
 #[derive(Debug, Default)]
 pub struct Listeners {

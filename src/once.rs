@@ -300,9 +300,7 @@ impl Smoke {
                 }
             };
             match event {
-                Event::Notified { pid, message }
-                    if message.ready && belongs_to(pid, app.group.pid()) =>
-                {
+                Event::Notified { pid, message } if message.ready && app.group.contains(pid) => {
                     return Ok(Some(millis(app.started.elapsed())));
                 }
                 Event::AppExited { outcome, .. } => {
@@ -386,13 +384,4 @@ fn signal_code(signal: Signal) -> u8 {
 
 fn deadline_left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
-}
-
-/// Whether process `pid` is the app's leader or in its group.
-fn belongs_to(pid: u32, leader: u32) -> bool {
-    pid == leader
-        || i32::try_from(pid)
-            .ok()
-            .and_then(|p| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(p))).ok())
-            .is_some_and(|g| g.as_raw().unsigned_abs() == leader)
 }

@@ -113,45 +113,45 @@ pub fn probe(
     events: Sender<Event>,
 ) -> io::Result<()> {
     thread::Builder::new().name("probe".into()).spawn(move || {
-        let via = match target {
-            ProbeTarget::Http { .. } => ReadyVia::Http,
-            _ => ReadyVia::Tcp,
-        };
-        while !gone.load(Ordering::Relaxed) {
-            if answers(&target) {
-                if !gone.load(Ordering::Relaxed) {
-                    let _ = events.send(Event::AppReady { app, via });
-                }
-                return;
+        let (ready, via) = match &target {
+            ProbeTarget::Http { addr, path } => (
+                until(&gone, || {
+                    http_status(*addr, path, PROBE_TIMEOUT, "hot").is_ok_and(|s| s < 500)
+                }),
+                ReadyVia::Http,
+            ),
+            ProbeTarget::Connect(addr) => (
+                until(&gone, || {
+                    TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok()
+                }),
+                ReadyVia::Tcp,
+            ),
+            ProbeTarget::Accepted { addr, listener } => {
+                // One probe connection: it waits in the queue until the app takes it (a
+                // connection per attempt would leave the app a pile of dead ones to accept).
+                let ready = match TcpStream::connect_timeout(addr, Duration::from_secs(1)) {
+                    Ok(_probe) => until(&gone, || queued(*listener) == Some(0)),
+                    Err(_) => false,
+                };
+                (ready, ReadyVia::Tcp)
             }
-            thread::sleep(PROBE_INTERVAL);
+        };
+        if ready {
+            let _ = events.send(Event::AppReady { app, via });
         }
     })?;
     Ok(())
 }
 
-fn answers(target: &ProbeTarget) -> bool {
-    match target {
-        ProbeTarget::Http { addr, path } => {
-            http_status(*addr, path, PROBE_TIMEOUT, "hot").is_ok_and(|s| s < 500)
+/// Polls `check` until it holds (true) or the app is gone (false).
+fn until(gone: &AtomicBool, mut check: impl FnMut() -> bool) -> bool {
+    while !gone.load(Ordering::Relaxed) {
+        if check() {
+            return !gone.load(Ordering::Relaxed);
         }
-        ProbeTarget::Connect(addr) => {
-            TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok()
-        }
-        ProbeTarget::Accepted { addr, listener } => {
-            let Ok(_probe) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
-                return false;
-            };
-            // Wait (briefly) for the queue to drain: our probe is in it.
-            for _ in 0..20 {
-                if queued(*listener) == Some(0) {
-                    return true;
-                }
-                thread::sleep(Duration::from_millis(5));
-            }
-            false
-        }
+        thread::sleep(PROBE_INTERVAL);
     }
+    false
 }
 
 /// Connections waiting in a listening socket's accept queue (Linux: `tcpi_unacked` of a

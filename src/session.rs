@@ -141,7 +141,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         proxy,
         notify,
         apps: Vec::new(),
-        last_change: Vec::new(),
+        css_only_change: false,
+        live_reload: config.reload,
         config_text: std::fs::read(&loader.file).ok(),
         loader,
         root,
@@ -222,16 +223,8 @@ fn http_side(
     };
     let (private, fronts) = match route {
         Route::Direct if !error_page || public.is_empty() => return Ok((None, None)),
-        Route::Direct => {
-            let fronts = copies()?
-                .into_iter()
-                .map(|socket| Front {
-                    socket,
-                    target: None,
-                })
-                .collect();
-            (None, fronts)
-        }
+        // hot answers on the app's sockets only after a failure, on copies taken then.
+        Route::Direct => (None, Vec::new()),
         Route::Proxy(Upstream::Private) => {
             let private = Listeners::bind_private(&config.listen)?;
             let fronts = copies()?
@@ -284,6 +277,15 @@ pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
     Ok(())
 }
 
+/// How hot learns that a started app is ready.
+enum Awaited {
+    /// Started is ready.
+    Nothing,
+    /// Its READY=1 on the notify socket.
+    Notify,
+    Probe(ProbeTarget),
+}
+
 /// The edges' state: the processes that exist right now, and the means to report.
 struct Session {
     loader: Loader,
@@ -305,8 +307,10 @@ struct Session {
     private: Option<Listeners>,
     proxy: Option<Proxy>,
     notify: Option<NotifySocket>,
-    /// The paths of the latest change, to reload only stylesheets for a CSS-only change.
-    last_change: Vec<PathBuf>,
+    /// The latest change touched only stylesheets: pages restyle instead of reloading.
+    css_only_change: bool,
+    /// `[browser] reload`, fixed for the session like `route`.
+    live_reload: bool,
     /// Restores the terminal when the session ends.
     keyboard: Option<keys::KeyboardGuard>,
 }
@@ -336,7 +340,7 @@ impl Session {
                 },
                 Upstream::AppAddr(addr) => format!("the app's own port {addr}"),
             };
-            let reload = if self.config.reload {
+            let reload = if self.live_reload {
                 "; pages reload once the new app is ready"
             } else {
                 ""
@@ -394,7 +398,7 @@ impl Session {
             }
         };
         if config.route() != self.route
-            || config.reload != self.config.reload
+            || config.reload != self.live_reload
             || (self.route != Route::Direct && config.listen != self.config.listen)
         {
             self.reporter.warn(format!(
@@ -407,11 +411,11 @@ impl Session {
                 self.reporter.warn(format!("{e}; {keeping}"));
                 return None;
             }
-            // The error page held copies of the old sockets: they must close with them.
-            self.proxy = None;
-            match http_side(&config, self.route, &self.listeners) {
-                Ok((_, proxy)) => self.proxy = proxy,
-                Err(e) => self.reporter.warn(format!("no error page: {e}")),
+            if let Some(proxy) = &mut self.proxy {
+                if let Err(e) = proxy.sockets_moved(&self.listeners) {
+                    self.reporter
+                        .warn(format!("cannot serve the error page: {e}"));
+                }
             }
         }
         self.watcher = watcher;
@@ -437,12 +441,12 @@ impl Session {
                 let job = self.build.take()?;
                 self.retire(job.group);
                 let ms = millis(job.started.elapsed());
-                if !outcome.success()
-                    && !job.cancelled
-                    && !self.apps.is_empty()
-                    && build::blocked_by_running_binary(
-                        &job.output_tail(Duration::from_millis(200)),
-                    )
+                let failed_output = (!outcome.success() && !job.cancelled)
+                    .then(|| job.output_tail(Duration::from_millis(200)));
+                if !self.apps.is_empty()
+                    && failed_output
+                        .as_deref()
+                        .is_some_and(build::blocked_by_running_binary)
                 {
                     self.reporter.warn(
                         "the build could not overwrite the running app's binary (text file busy): \
@@ -461,22 +465,17 @@ impl Session {
                         signal: outcome.signal.map(Signal::as_str),
                     }
                 });
-                if let Some(proxy) = &mut self.proxy {
+                if let Some(proxy) = &self.proxy {
                     if outcome.success() {
                         proxy.build_ok();
-                    } else if !job.cancelled {
-                        let output =
-                            proxy::plain_text(&job.output_tail(Duration::from_millis(200)));
+                    } else if let Some(output) = failed_output {
+                        let output = proxy::plain_text(&output);
                         proxy.build_failed(&output);
                         if self.apps.is_empty() {
-                            let failure = Failure {
+                            self.show_failure(Failure {
                                 headline: format!("the build failed ({outcome})"),
                                 output,
-                            };
-                            if let Err(e) = proxy.show_failure(failure) {
-                                self.reporter
-                                    .warn(format!("cannot serve the error page: {e}"));
-                            }
+                            });
                         }
                     }
                 }
@@ -502,16 +501,10 @@ impl Session {
                     app.started.elapsed(),
                 ));
                 if app.stopping.is_none() && self.apps.is_empty() {
-                    if let Some(proxy) = &mut self.proxy {
-                        let failure = Failure {
-                            headline: format!("the app {outcome}"),
-                            output: String::new(),
-                        };
-                        if let Err(e) = proxy.show_failure(failure) {
-                            self.reporter
-                                .warn(format!("cannot serve the error page: {e}"));
-                        }
-                    }
+                    self.show_failure(Failure {
+                        headline: format!("the app {outcome}"),
+                        output: String::new(),
+                    });
                 }
             }
             Event::AppReady { app, via } => self.ready(*app, *via),
@@ -538,6 +531,52 @@ impl Session {
         None
     }
 
+    /// What tells hot that an app started on `sockets` is ready.
+    fn readiness(&self, ready: &Ready, sockets: &Listeners) -> Awaited {
+        let own_port = match self.route {
+            Route::Proxy(Upstream::AppAddr(addr)) => Some(addr),
+            _ => None,
+        };
+        let target = match ready {
+            Ready::Started => return Awaited::Nothing,
+            Ready::Notify if self.notify.is_some() => return Awaited::Notify,
+            Ready::Notify => {
+                self.reporter.warn(
+                    "[run] ready = \"notify\" but hot has no notify socket: counting the app as \
+                     ready when it starts",
+                );
+                return Awaited::Nothing;
+            }
+            Ready::Http(path) => {
+                own_port
+                    .or_else(|| sockets.first_tcp())
+                    .map(|addr| ProbeTarget::Http {
+                        addr,
+                        path: path.clone(),
+                    })
+            }
+            Ready::Tcp => match own_port {
+                Some(addr) => Some(ProbeTarget::Connect(addr)),
+                None => sockets
+                    .first_tcp_fd()
+                    .map(|(addr, listener)| ProbeTarget::Accepted { addr, listener }),
+            },
+        };
+        // The config refuses http/tcp readiness without a TCP address to probe.
+        target.map_or(Awaited::Nothing, Awaited::Probe)
+    }
+
+    /// No app runs because of `failure`: HTTP clients get the 503 page.
+    fn show_failure(&mut self, failure: Failure) {
+        let Some(proxy) = &mut self.proxy else {
+            return;
+        };
+        if let Err(e) = proxy.show_failure(failure, &self.listeners) {
+            self.reporter
+                .warn(format!("cannot serve the error page: {e}"));
+        }
+    }
+
     /// Reports that `app` is ready (once per way of knowing it); the first time, open pages
     /// reload.
     fn ready(&mut self, app: AppId, via: ReadyVia) {
@@ -556,25 +595,16 @@ impl Session {
         });
         if first {
             if let Some(proxy) = &self.proxy {
-                let css_only = !self.last_change.is_empty()
-                    && self
-                        .last_change
-                        .iter()
-                        .all(|p| p.extension().is_some_and(|e| e == "css"));
-                proxy.app_ready(css_only);
+                proxy.app_ready(self.css_only_change);
             }
         }
     }
 
     /// The app that `pid` belongs to: its leader, or a process in its group.
     fn app_of(&self, pid: u32) -> Option<AppId> {
-        let group =
-            nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?)))
-                .ok()
-                .map(|g| g.as_raw().unsigned_abs());
         self.apps
             .iter()
-            .find(|a| a.group.pid() == pid || Some(a.group.pid()) == group)
+            .find(|a| a.group.contains(pid))
             .map(|a| a.id)
     }
 
@@ -623,7 +653,10 @@ impl Session {
                 });
             }
             Effect::ReportChange { paths } => {
-                self.last_change.clone_from(&paths);
+                self.css_only_change = !paths.is_empty()
+                    && paths
+                        .iter()
+                        .all(|p| p.extension().is_some_and(|e| e == "css"));
                 if self.config.ui.clear_on_rebuild {
                     self.reporter.clear_screen();
                 }
@@ -727,56 +760,23 @@ impl Session {
                 self.reporter.report(&Message::Start {
                     pid: app.group.pid(),
                 });
-                let probe = match (&run.ready, self.route) {
-                    (Ready::Started, _) => None,
-                    (Ready::Notify, _) => {
-                        if self.notify.is_none() {
-                            self.reporter.warn(
-                                "[run] ready = \"notify\" but hot has no notify socket: \
-                                 counting the app as ready now",
-                            );
-                        }
-                        self.notify.as_ref().map(|_| None)
-                    }
-                    (Ready::Http(path), Route::Proxy(Upstream::AppAddr(addr))) => {
-                        Some(Some(ProbeTarget::Http {
-                            addr,
-                            path: path.clone(),
-                        }))
-                    }
-                    (Ready::Http(path), _) => sockets.first_tcp().map(|addr| {
-                        Some(ProbeTarget::Http {
-                            addr,
-                            path: path.clone(),
-                        })
-                    }),
-                    (Ready::Tcp, Route::Proxy(Upstream::AppAddr(addr))) => {
-                        Some(Some(ProbeTarget::Connect(addr)))
-                    }
-                    (Ready::Tcp, _) => sockets
-                        .first_tcp_fd()
-                        .map(|(addr, listener)| Some(ProbeTarget::Accepted { addr, listener })),
-                };
+                let awaited = self.readiness(&run.ready, sockets);
                 let gone = std::sync::Arc::clone(&app.gone);
                 self.apps.push(app);
-                match probe {
-                    // Nothing to wait for: started is ready.
-                    None => {
-                        let _ = self.events.send(Event::AppReady {
-                            app: id,
-                            via: ReadyVia::Started,
-                        });
+                let started = Event::AppReady {
+                    app: id,
+                    via: ReadyVia::Started,
+                };
+                match awaited {
+                    Awaited::Nothing => {
+                        let _ = self.events.send(started);
                     }
-                    // READY=1 will say.
-                    Some(None) => {}
-                    Some(Some(target)) => {
+                    Awaited::Notify => {}
+                    Awaited::Probe(target) => {
                         if let Err(e) = ready::probe(target, id, gone, self.events.clone()) {
                             self.reporter
                                 .warn(format!("cannot probe the app ({e}): counting it as ready"));
-                            let _ = self.events.send(Event::AppReady {
-                                app: id,
-                                via: ReadyVia::Started,
-                            });
+                            let _ = self.events.send(started);
                         }
                     }
                 }

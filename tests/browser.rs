@@ -318,6 +318,11 @@ fn a_failed_build_gets_a_503_page_with_its_output_until_a_fix() {
     let plain = fetch(&addr, "/", "").expect("hot answers");
     assert_eq!(plain.status, 503);
     assert!(plain.text().contains("main.go:3:7"), "{}", plain.text());
+    // Every answer on the app's own socket closes its connection, the script's included: a
+    // browser's keep-alive connection must go to the app once it is back.
+    let script = fetch(&addr, "/__hot/client.js", "").expect("hot answers");
+    assert_eq!(script.header("connection"), Some("close"));
+    assert_eq!(page.header("connection"), Some("close"));
 
     project.write("src/status", "ok\n");
     hot.wait("build_ok");

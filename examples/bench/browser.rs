@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{BUILD, Running, build_app, free_port, get, ms, percentile, round, version_project};
+use super::{BUILD, Running, Setup, free_port, get, ms, percentile, round, version_project};
 
 /// Concurrent clients of the proxy load.
 const CLIENTS: usize = 4;
@@ -18,18 +18,12 @@ const HANDLER_MS: u64 = 20;
 
 /// `--browser-only`: these scenarios alone, printed as JSON.
 pub fn only(quick: bool) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new("cargo")
-        .args(["build", "--release", "--bin", "hot"])
-        .current_dir(&root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the release hot failed");
-    let hot_bin = root.join("target/release/hot");
-    let work = std::env::temp_dir().join(format!("hot-bench-browser-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("work dir");
-    let app = build_app(&work);
+    let Setup {
+        root,
+        hot_bin,
+        work,
+        app,
+    } = Setup::new("hot-bench-browser");
     let (load, count) = if quick {
         (Duration::from_secs(1), 3)
     } else {

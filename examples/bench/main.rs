@@ -96,18 +96,12 @@ fn main() {
     }
     let hot_only = std::env::args().any(|a| a == "--hot-only");
     let plan = Plan::new(quick);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--bin", "hot"])
-        .current_dir(&root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the release hot failed");
-    let hot_bin = root.join("target/release/hot");
-    let work = std::env::temp_dir().join(format!("hot-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("work dir");
-    let app = build_app(&work);
+    let Setup {
+        root,
+        hot_bin,
+        work,
+        app,
+    } = Setup::new("hot-bench");
 
     let mut tools = vec![Tool::Hot];
     let have = |bin: &str| {
@@ -188,6 +182,37 @@ fn main() {
         .expect("write bench.json");
     println!("\nwritten: {}", out.display());
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// What every run needs: the release hot, a work dir, the bench app.
+struct Setup {
+    root: PathBuf,
+    hot_bin: PathBuf,
+    work: PathBuf,
+    app: PathBuf,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--bin", "hot"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the release hot failed");
+        let hot_bin = root.join("target/release/hot");
+        let work = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).expect("work dir");
+        let app = build_app(&work);
+        Setup {
+            root,
+            hot_bin,
+            work,
+            app,
+        }
+    }
 }
 
 fn build_app(work: &Path) -> PathBuf {

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use page::{Failure, plain_text};
 
-use crate::listen::HeldSocket;
+use crate::listen::{HeldSocket, Listeners};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = BoxBody<Bytes, BoxError>;
@@ -102,8 +102,7 @@ struct Shared {
     browsers: broadcast::Sender<BrowserEvent>,
     /// Inject the live-reload script into the app's HTML.
     reload: bool,
-    /// hot answers on the app's own socket: close every connection after one answer, so a
-    /// browser's keep-alive connection does not stay with hot once the app is back.
+    /// No proxy: hot answers on the app's own sockets, and only while no app runs.
     direct: bool,
 }
 
@@ -121,20 +120,19 @@ impl Shared {
 pub struct Proxy {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
-    fronts: Vec<Front>,
     /// Accept loops running now.
     acceptors: Vec<JoinHandle<()>>,
     error_page: bool,
 }
 
 impl Proxy {
-    /// Starts the runtime and, for proxied sockets, accepting on them at once.
+    /// Starts accepting on `fronts` (the public sockets, when proxying), or, with none, stands
+    /// by to answer on the app's own sockets while no app runs.
     ///
     /// `reload`: inject the live-reload script into HTML. `error_page`: answer with the 503
-    /// page while no app runs after a failure (on sockets the app takes itself, that means hot
-    /// accepts on them only then).
+    /// page while no app runs after a failure.
     pub fn start(fronts: Vec<Front>, reload: bool, error_page: bool) -> io::Result<Proxy> {
-        let proxied = fronts.iter().any(|f| f.target.is_some());
+        let proxied = !fronts.is_empty();
         let (browsers, _) = broadcast::channel(16);
         let mut proxy = Proxy {
             // Made when first needed: most sessions never show the error page, and they keep
@@ -146,18 +144,19 @@ impl Proxy {
                 reload,
                 direct: !proxied,
             }),
-            fronts,
             acceptors: Vec::new(),
             error_page,
         };
-        if proxied {
-            proxy.accept(|f| f.target.is_some())?;
-        }
+        proxy.accept(fronts)?;
         Ok(proxy)
     }
 
-    /// Starts accepting on the fronts that `which` picks.
-    fn accept(&mut self, which: impl Fn(&Front) -> bool) -> io::Result<()> {
+    /// Starts an accept loop on each of `fronts`; each owns its copy of the socket and closes it
+    /// when it ends (hot's held socket stays).
+    fn accept(&mut self, fronts: Vec<Front>) -> io::Result<()> {
+        if fronts.is_empty() {
+            return Ok(());
+        }
         let runtime = match &mut self.runtime {
             Some(runtime) => runtime,
             slot => slot.insert(
@@ -168,11 +167,10 @@ impl Proxy {
                     .build()?,
             ),
         };
-        for front in self.fronts.iter().filter(|f| which(f)) {
-            // The runtime owns a copy, closed when its accept loop ends; hot's held socket stays.
+        for front in fronts {
             let listening = {
                 let _entered = runtime.enter();
-                Listening::new(front.socket.try_clone()?)?
+                Listening::new(front.socket)?
             };
             let shared = Arc::clone(&self.shared);
             let target = front.target;
@@ -182,8 +180,9 @@ impl Proxy {
         Ok(())
     }
 
-    /// No app runs, because of `failure`: pages get the 503 page (with live reload).
-    pub fn show_failure(&mut self, failure: Failure) -> io::Result<()> {
+    /// No app runs, because of `failure`: pages get the 503 page (with live reload). Without a
+    /// proxy, hot starts answering on `app_sockets`, the sockets the app takes itself.
+    pub fn show_failure(&mut self, failure: Failure, app_sockets: &Listeners) -> io::Result<()> {
         let mut state = self.shared.state();
         state.app_since = None;
         if !self.error_page {
@@ -192,7 +191,17 @@ impl Proxy {
         state.failure = Some(failure);
         drop(state);
         if self.shared.direct && self.acceptors.is_empty() {
-            self.accept(|_| true)?;
+            self.accept(fronts_on(app_sockets)?)?;
+        }
+        Ok(())
+    }
+
+    /// The app's own sockets changed (a reloaded `listen`): answer on the new ones if hot was
+    /// answering on the old ones.
+    pub fn sockets_moved(&mut self, app_sockets: &Listeners) -> io::Result<()> {
+        if self.shared.direct && !self.acceptors.is_empty() {
+            self.stop_accepting();
+            self.accept(fronts_on(app_sockets)?)?;
         }
         Ok(())
     }
@@ -206,18 +215,22 @@ impl Proxy {
             state.app_since = Some(Instant::now());
         }
         if self.shared.direct {
-            let acceptors = std::mem::take(&mut self.acceptors);
-            if let Some(runtime) = &self.runtime {
-                for task in &acceptors {
-                    task.abort();
-                }
-                // Joining the aborted loops drops their listeners: only then may the app accept.
-                runtime.block_on(async {
-                    for task in acceptors {
-                        let _ = task.await;
-                    }
-                });
+            self.stop_accepting();
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        let acceptors = std::mem::take(&mut self.acceptors);
+        if let Some(runtime) = &self.runtime {
+            for task in &acceptors {
+                task.abort();
             }
+            // Joining the aborted loops drops their sockets: only then may the app accept.
+            runtime.block_on(async {
+                for task in acceptors {
+                    let _ = task.await;
+                }
+            });
         }
     }
 
@@ -244,6 +257,18 @@ impl Proxy {
             let _ = self.shared.browsers.send(BrowserEvent::BuildOk);
         }
     }
+}
+
+/// hot answering on the app's own sockets: no target, the 503 page only.
+fn fronts_on(app_sockets: &Listeners) -> io::Result<Vec<Front>> {
+    Ok(app_sockets
+        .copies()?
+        .into_iter()
+        .map(|socket| Front {
+            socket,
+            target: None,
+        })
+        .collect())
 }
 
 impl Drop for Proxy {
@@ -314,6 +339,22 @@ async fn handle(
     target: Option<Target>,
     shared: &Shared,
 ) -> Response<Body> {
+    let response = answer(req, peer, target, shared).await;
+    if shared.direct {
+        // hot answers on the app's own socket only for a while: a browser's keep-alive
+        // connection must not stay with hot once the app is back.
+        close_after(response)
+    } else {
+        response
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    peer: Option<IpAddr>,
+    target: Option<Target>,
+    shared: &Shared,
+) -> Response<Body> {
     match req.uri().path() {
         "/__hot/events" => return events(shared),
         "/__hot/client.js" => {
@@ -327,7 +368,7 @@ async fn handle(
     }
     let wants_html = wants_html(req.headers());
     let failure = shared.state().failure.clone();
-    let response = match (failure, target) {
+    match (failure, target) {
         (Some(failure), _) => failure_page(&failure, wants_html),
         (None, Some(target)) => forward(req, peer, target, shared).await,
         // Accepted just as an app was starting: it has the socket now.
@@ -340,11 +381,6 @@ async fn handle(
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-    };
-    if shared.direct {
-        close_after(response)
-    } else {
-        response
     }
 }
 
@@ -599,11 +635,8 @@ fn no_store(mut r: Response<Body>) -> Response<Body> {
 }
 
 fn close_after(mut r: Response<Body>) -> Response<Body> {
-    if r.headers().get(header::CONTENT_TYPE) != Some(&HeaderValue::from_static("text/event-stream"))
-    {
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 

@@ -37,6 +37,15 @@ impl ProcessGroup {
     pub fn kill(&self) {
         self.signal(Signal::SIGKILL);
     }
+
+    /// Whether process `pid` is the leader or a member of this group.
+    pub fn contains(&self, pid: u32) -> bool {
+        pid == self.pid()
+            || i32::try_from(pid)
+                .ok()
+                .and_then(|p| nix::unistd::getpgid(Some(Pid::from_raw(p))).ok())
+                .is_some_and(|g| g == self.leader)
+    }
 }
 
 /// Spawns `cmd` as the leader of a new process group, places `fds` at 3, 4, ... in the child,
