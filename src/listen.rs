@@ -293,10 +293,7 @@ impl Listeners {
 
     /// The first TCP socket, which `--once` probes over HTTP.
     pub fn first_tcp(&self) -> Option<SocketAddr> {
-        self.sockets
-            .iter()
-            .find_map(|l| l.bound.parse().ok())
-            .map(reachable)
+        self.first_tcp_fd().map(|(addr, _)| addr)
     }
 
     /// The raw fds to place at 3, 4, ... in the app's child, in order.

@@ -16,7 +16,7 @@ use crate::config::{Config, FILE_NAME, Overrides, Ready, Route, Source, Upstream
 use crate::error::Error;
 use crate::event::{AppId, Event, Key, ReadyVia};
 use crate::listen::Listeners;
-use crate::proxy::{self, Failure, Front, Proxy, Target};
+use crate::proxy::{self, Failure, Front, Proxy};
 use crate::ready::{self, NotifySocket, ProbeTarget};
 use crate::supervise::app::AppProcess;
 use crate::supervise::guard::Guard;
@@ -232,7 +232,7 @@ fn http_side(
                 .zip(private.tcp_addrs())
                 .map(|(socket, addr)| Front {
                     socket,
-                    target: addr.map(Target::Held),
+                    target: addr,
                 })
                 .collect();
             (Some(private), fronts)
@@ -242,7 +242,7 @@ fn http_side(
                 .into_iter()
                 .map(|socket| Front {
                     socket,
-                    target: Some(Target::AppAddr(addr)),
+                    target: Some(addr),
                 })
                 .collect();
             (None, fronts)

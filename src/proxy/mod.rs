@@ -51,30 +51,16 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// the connection without answering: it was restarting.
 const RETRIES: usize = 3;
 
-/// Where one public socket's requests go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// A private socket hot holds and hands to the app: connections queue there while it
-    /// restarts.
-    Held(SocketAddr),
-    /// A port the app binds itself: refused connections are retried while it restarts.
-    AppAddr(SocketAddr),
-}
-
-impl Target {
-    fn addr(self) -> SocketAddr {
-        match self {
-            Target::Held(a) | Target::AppAddr(a) => a,
-        }
-    }
-}
-
-/// One public socket and where its requests go: `None` for an app that takes the socket itself
-/// (hot only answers there while no app runs).
+/// A socket hot accepts on, and the app's address its requests go to: `None` for a socket the
+/// app takes itself (hot only answers there while no app runs).
+///
+/// The app's address is a private socket hot holds and hands to the app (connections queue there
+/// while it restarts) or a port the app binds itself (refused connections are retried while it
+/// restarts): the proxy treats both the same.
 #[derive(Debug)]
 pub struct Front {
     pub socket: HeldSocket,
-    pub target: Option<Target>,
+    pub target: Option<SocketAddr>,
 }
 
 /// What open pages are told.
@@ -301,7 +287,7 @@ impl Listening {
     }
 }
 
-async fn accept_loop(listening: Listening, target: Option<Target>, shared: Arc<Shared>) {
+async fn accept_loop(listening: Listening, target: Option<SocketAddr>, shared: Arc<Shared>) {
     loop {
         let accepted = match &listening {
             Listening::Tcp(l) => l.accept().await.map(|(s, peer)| {
@@ -319,7 +305,7 @@ async fn accept_loop(listening: Listening, target: Option<Target>, shared: Arc<S
     }
 }
 
-async fn serve<S>(stream: S, peer: Option<IpAddr>, target: Option<Target>, shared: Arc<Shared>)
+async fn serve<S>(stream: S, peer: Option<IpAddr>, target: Option<SocketAddr>, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -336,7 +322,7 @@ where
 async fn handle(
     req: Request<Incoming>,
     peer: Option<IpAddr>,
-    target: Option<Target>,
+    target: Option<SocketAddr>,
     shared: &Shared,
 ) -> Response<Body> {
     let response = answer(req, peer, target, shared).await;
@@ -352,7 +338,7 @@ async fn handle(
 async fn answer(
     req: Request<Incoming>,
     peer: Option<IpAddr>,
-    target: Option<Target>,
+    target: Option<SocketAddr>,
     shared: &Shared,
 ) -> Response<Body> {
     match req.uri().path() {
@@ -412,7 +398,7 @@ fn failure_page(failure: &Failure, html: bool) -> Response<Body> {
 async fn forward(
     mut req: Request<Incoming>,
     peer: Option<IpAddr>,
-    target: Target,
+    target: SocketAddr,
     shared: &Shared,
 ) -> Response<Body> {
     let wants_html = wants_html(req.headers());
@@ -467,8 +453,7 @@ enum Refusal {
 
 /// Connects to the app, waiting while it restarts (an app that binds its own port refuses
 /// connections in between).
-async fn connect(target: Target, shared: &Shared) -> Result<TcpStream, Refusal> {
-    let addr = target.addr();
+async fn connect(addr: SocketAddr, shared: &Shared) -> Result<TcpStream, Refusal> {
     let deadline = Instant::now() + CONNECT_PATIENCE;
     loop {
         match TcpStream::connect(addr).await {
