@@ -73,11 +73,10 @@ pub enum Message {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `tty`: stderr is a terminal, so colour (unless NO_COLOR), the live status line and
-    /// screen clearing are allowed.
+    /// Lines for people; coloured only on a terminal and unless NO_COLOR. Whether the live
+    /// status line and screen clearing are allowed is the terminal's to say.
     Text {
         color: bool,
-        tty: bool,
     },
     Json,
 }
@@ -109,7 +108,7 @@ impl Reporter {
             format: if json {
                 Format::Json
             } else {
-                Format::Text { color, tty }
+                Format::Text { color }
             },
             terminal: status::Terminal::new(tty),
             cycle: RefCell::new(Cycle::default()),
@@ -119,7 +118,7 @@ impl Reporter {
     /// Whether the live status line is in use (a terminal, not --json): then the build's
     /// output is routed through `terminal()` so the line is never drawn over.
     pub fn live(&self) -> bool {
-        matches!(self.format, Format::Text { tty: true, .. })
+        matches!(self.format, Format::Text { .. }) && self.terminal.is_tty()
     }
 
     pub fn terminal(&self) -> &status::Terminal {
@@ -151,7 +150,7 @@ impl Reporter {
 
     /// Clears the screen (only on a terminal in text mode).
     pub fn clear_screen(&self) {
-        if matches!(self.format, Format::Text { tty: true, .. }) {
+        if self.live() {
             self.terminal.print(b"\x1b[2J\x1b[3J\x1b[H");
         }
     }
