@@ -8,8 +8,13 @@ use nix::sys::signal::Signal;
 
 #[derive(Debug)]
 pub enum Event {
-    /// Watched files changed (paths relative to the project dir where possible).
-    FilesChanged(Vec<PathBuf>),
+    /// Watched files changed (paths relative to the project dir where possible). `open` are
+    /// those of them that a writer still holds open (inotify only: other backends cannot tell,
+    /// and report every file as closed); a path reported again without being open was closed.
+    FilesChanged {
+        paths: Vec<PathBuf>,
+        open: Vec<PathBuf>,
+    },
     /// The build process (and its group leader) exited.
     BuildFinished(Outcome),
     /// The build failed only because the app's running binary could not be overwritten.

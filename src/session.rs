@@ -1,6 +1,7 @@
 //! The app loop: the one place where the edges (watcher, signals, processes, sockets, output)
 //! meet the decisions of the `Supervisor`.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread;
@@ -160,11 +161,17 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         session.reporter.key_hint();
     }
 
-    let mut effects = supervisor.start(Instant::now());
+    let mut effects: VecDeque<Effect> = supervisor.start(Instant::now()).into();
     loop {
-        for effect in effects {
-            if let Some(code) = session.apply(effect) {
-                return Ok(code);
+        while let Some(effect) = effects.pop_front() {
+            match session.apply(effect) {
+                Applied::Done => {}
+                // Answered here, before any other event: nothing can slip in between a question
+                // and its answer.
+                Applied::Answer(event) => {
+                    effects.extend(supervisor.step(Some(event), Instant::now()))
+                }
+                Applied::Exit(code) => return Ok(code),
             }
         }
         let event = match supervisor.next_deadline() {
@@ -184,7 +191,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Some(event) => session.observe(&event).or(Some(event)),
             None => None,
         };
-        effects = supervisor.step(event, Instant::now());
+        effects = supervisor.step(event, Instant::now()).into();
     }
 }
 
@@ -275,6 +282,16 @@ pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
         })
         .map_err(|e| Error::io("cannot start the signal thread", e))?;
     Ok(())
+}
+
+/// What carrying out an effect led to.
+enum Applied {
+    Done,
+    /// The effect was a question for the outside world; this is its answer, for the
+    /// Supervisor.
+    Answer(Event),
+    /// The session is over, with this exit status.
+    Exit(u8),
 }
 
 /// How hot learns that a started app is ready.
@@ -520,7 +537,7 @@ impl Session {
             }
             Event::WatchFailed(message) => self.reporter.warn(format!("watcher: {message}")),
             Event::Key(Key::Clear) => self.reporter.clear_screen(),
-            Event::FilesChanged(_)
+            Event::FilesChanged { .. }
             | Event::Signalled(_)
             | Event::Key(_)
             | Event::ConfigChanged
@@ -614,8 +631,8 @@ impl Session {
         self.guard.remove(group.pid());
     }
 
-    /// Carries out one decision; returns the exit status when the session is over.
-    fn apply(&mut self, effect: Effect) -> Option<u8> {
+    /// Carries out one decision.
+    fn apply(&mut self, effect: Effect) -> Applied {
         let stop_signal = self
             .config
             .run
@@ -625,7 +642,7 @@ impl Session {
             Effect::Note(message) => self.reporter.note(message),
             Effect::ReloadConfig => {
                 if let Some(reconfigured) = self.reload() {
-                    let _ = self.events.send(reconfigured);
+                    return Applied::Answer(reconfigured);
                 }
             }
             Effect::CheckContents { paths } => {
@@ -647,7 +664,7 @@ impl Session {
                         all_missing = false;
                     }
                 }
-                let _ = self.events.send(Event::ContentsChecked {
+                return Applied::Answer(Event::ContentsChecked {
                     changed,
                     all_missing,
                 });
@@ -664,7 +681,7 @@ impl Session {
             }
             Effect::StartBuild { changes } => {
                 let Some(build) = &self.config.build else {
-                    return None;
+                    return Applied::Done;
                 };
                 match BuildJob::start(
                     build,
@@ -726,9 +743,9 @@ impl Session {
                     app.group.kill();
                 }
             }
-            Effect::Exit(code) => return Some(code),
+            Effect::Exit(code) => return Applied::Exit(code),
         }
-        None
+        Applied::Done
     }
 
     fn start_app(&mut self, id: AppId) {

@@ -5,12 +5,12 @@
 //! That keeps debounce, restart ordering and grace periods testable without processes or time.
 
 pub mod app;
+pub mod debounce;
 pub mod guard;
 pub mod process;
 pub mod trampoline;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 use crate::config::RestartMode;
 use crate::error::exit;
 use crate::event::{AppId, Event, Key, Outcome};
+use debounce::{Burst, Need};
 
 /// Timing and shape of the session: what the Supervisor needs from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,63 +116,13 @@ impl StopReason {
     }
 }
 
-/// A burst touching more paths than an editor's save does (the file, a backup, a swap file) is
-/// a tool at work: `git checkout`, a formatter, a code generator. It can pause between files for
-/// longer than an editor ever does, so it must stay quiet for `STORM_QUIET` before it counts as
-/// done. A single save keeps the short window.
-const EDITOR_SAVE_PATHS: usize = 8;
-const STORM_QUIET: Duration = Duration::from_millis(100);
-/// A save that renames the old file away before writing the new one leaves a moment with no file
-/// at all; a change that is only missing files waits this long for them to come back.
-const REAPPEAR_QUIET: Duration = Duration::from_millis(50);
-
-/// Which content check of a change is out: the first, or the one after its files were missing
-/// and it waited for them to come back (a change is given that wait only once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CheckRound {
-    First,
-    AfterWaitingForMissing,
-}
-
-/// Changes waiting for the debounce window to go quiet.
-#[derive(Debug)]
-struct Pending {
-    paths: BTreeSet<PathBuf>,
-    /// When the burst began, and when its latest change came.
-    first: Instant,
-    last: Instant,
-    /// Asked for at the keyboard: no need to wait for quiet.
-    now: bool,
-    /// Every path was missing at the last check: wait longer, it may be coming back.
-    missing: bool,
-}
-
-impl Pending {
-    fn due(&self, debounce: Duration) -> Instant {
-        if self.now {
-            return self.last;
-        }
-        // "." stands for "everything" (the kernel's event queue overflowed): a storm.
-        let storm = self.paths.len() > EDITOR_SAVE_PATHS || self.paths.contains(Path::new("."));
-        // The longer a burst has lasted, the longer a pause in it may be: wait at least as long
-        // as it has been going on (up to the storm window), so a writer that stalls briefly in
-        // the middle of a burst does not split it. An editor's save lasts well under 1 ms.
-        let lasted = (self.last - self.first).min(STORM_QUIET);
-        self.last
-            + if storm {
-                debounce.max(STORM_QUIET)
-            } else if self.missing {
-                debounce.max(REAPPEAR_QUIET)
-            } else {
-                debounce.max(lasted)
-            }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum BuildState {
     Idle,
-    Running,
+    /// Building for these changes (none: the first build, or one asked for).
+    Running {
+        changes: Vec<PathBuf>,
+    },
     /// Signalled; SIGKILL at `kill_at` unless it exits first.
     Cancelling {
         kill_at: Option<Instant>,
@@ -188,7 +139,8 @@ enum AppState {
 #[derive(Debug)]
 pub struct Supervisor {
     policy: Policy,
-    pending: Option<Pending>,
+    /// Changes waiting for their burst to be over, and what they are owed.
+    pending: Option<Burst>,
     build: BuildState,
     /// The app that serves (or, `Down`, none).
     app: AppState,
@@ -203,10 +155,10 @@ pub struct Supervisor {
     retiring: Vec<(AppId, Option<Instant>)>,
     /// Start the app as soon as the current one is down (a restart in progress).
     start_when_down: bool,
-    /// Build as soon as the app is down (its binary blocked the build).
-    build_when_down: bool,
+    /// Build for these changes as soon as the app is down (its binary blocked the build).
+    build_when_down: Option<Vec<PathBuf>>,
     /// A content check is out: act on its answer, not on the clock.
-    checking: Option<CheckRound>,
+    checking: bool,
     /// The config file changed at this time; reload once it has been quiet a while.
     config_changed: Option<Instant>,
     /// Set once shutdown began: the exit status to end with.
@@ -231,8 +183,8 @@ impl Supervisor {
             successor: None,
             retiring: Vec::new(),
             start_when_down: false,
-            build_when_down: false,
-            checking: None,
+            build_when_down: None,
+            checking: false,
             config_changed: None,
             shutdown: None,
             up_since: None,
@@ -244,7 +196,9 @@ impl Supervisor {
     /// The first effects of a session: build, or start the app straight away.
     pub fn start(&mut self, now: Instant) -> Vec<Effect> {
         if self.policy.has_build {
-            self.build = BuildState::Running;
+            self.build = BuildState::Running {
+                changes: Vec::new(),
+            };
             vec![Effect::StartBuild {
                 changes: Vec::new(),
             }]
@@ -258,7 +212,7 @@ impl Supervisor {
         let quiet = self
             .pending
             .as_ref()
-            .filter(|_| self.build == BuildState::Idle && self.checking.is_none())
+            .filter(|_| self.may_settle())
             .map(|p| p.due(self.policy.debounce));
         let build_kill = match self.build {
             BuildState::Cancelling { kill_at } => kill_at,
@@ -305,15 +259,15 @@ impl Supervisor {
 
     fn on_event(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
         match event {
-            Event::FilesChanged(paths) => {
+            Event::FilesChanged { paths, open } => {
                 if self.shutdown.is_some() || paths.is_empty() {
                     return;
                 }
-                self.queue(paths, now, false, effects);
+                self.burst(now).changed(paths, &open, now);
             }
             Event::Key(Key::Rebuild) => {
                 if self.shutdown.is_none() {
-                    self.queue(Vec::new(), now, true, effects);
+                    self.burst(now).asked(Vec::new(), now);
                 }
             }
             Event::Key(Key::Quit) => self.on_stop_request(exit::OK, now, effects),
@@ -321,29 +275,22 @@ impl Supervisor {
                 changed,
                 all_missing,
             } => {
-                let round = self.checking.take();
-                if !changed.is_empty() && self.shutdown.is_none() {
-                    if all_missing
-                        && round == Some(CheckRound::First)
-                        && self.build == BuildState::Idle
-                    {
-                        // Maybe an atomic save half-way: check again once it has been quiet longer.
-                        self.queue(changed, now, false, effects);
-                        if let Some(pending) = &mut self.pending {
-                            pending.missing = true;
-                        }
-                    } else if self.build == BuildState::Idle {
-                        self.act_on(changed, now, effects);
-                    } else {
-                        // A new change started a build meanwhile: fold these into the next one.
-                        self.queue(changed, now, false, effects);
-                    }
+                self.checking = false;
+                if self.shutdown.is_some() {
+                    return;
+                }
+                let Some(burst) = &mut self.pending else {
+                    return;
+                };
+                // Changes that arrived while the check was out wait for their own quiet.
+                if burst.checked(changed, all_missing, now) && !burst.has_unchecked() {
+                    self.decide(now, effects);
                 }
             }
             Event::Reconfigured { policy, file } => {
                 if self.shutdown.is_none() {
                     self.policy = policy;
-                    self.queue(vec![file], now, true, effects);
+                    self.burst(now).asked(vec![file], now);
                 }
             }
             Event::ConfigChanged => {
@@ -353,19 +300,26 @@ impl Supervisor {
             }
             Event::Key(Key::Clear) => {}
             Event::BuildFinished(outcome) => {
-                let was = self.build;
-                self.build = BuildState::Idle;
-                if was == BuildState::Running && outcome.success() && self.shutdown.is_none() {
+                // A build that completed serves its changes even if newer ones wait to be
+                // checked: the app it starts is newer than the one running.
+                let was = std::mem::replace(&mut self.build, BuildState::Idle);
+                if matches!(was, BuildState::Running { .. })
+                    && outcome.success()
+                    && self.shutdown.is_none()
+                {
                     effects.extend(self.restart_app(now));
                 }
             }
             Event::BuildBlocked => {
-                self.build = BuildState::Idle;
+                let was = std::mem::replace(&mut self.build, BuildState::Idle);
                 if self.shutdown.is_none() && self.app == AppState::Up {
                     self.app = AppState::Stopping {
                         kill_at: Some(now + self.policy.stop_timeout),
                     };
-                    self.build_when_down = true;
+                    self.build_when_down = Some(match was {
+                        BuildState::Running { changes } => changes,
+                        _ => Vec::new(),
+                    });
                     effects.push(Effect::StopApp {
                         app: self.app_id,
                         reason: StopReason::Restart,
@@ -404,12 +358,12 @@ impl Supervisor {
                     // Shutting down, or a successor is about to take over anyway.
                     return;
                 }
-                if std::mem::take(&mut self.build_when_down) {
+                if let Some(changes) = self.build_when_down.take() {
                     // The build needs the binary the app was running: build now, then start.
-                    self.build = BuildState::Running;
-                    effects.push(Effect::StartBuild {
-                        changes: Vec::new(),
-                    });
+                    self.build = BuildState::Running {
+                        changes: changes.clone(),
+                    };
+                    effects.push(Effect::StartBuild { changes });
                 } else if std::mem::take(&mut self.start_when_down) {
                     effects.extend(self.start_app(now));
                 } else if was == AppState::Up && self.policy.restart.wants(&outcome) {
@@ -436,30 +390,67 @@ impl Supervisor {
         }
     }
 
-    /// Records changes (or a manual rebuild) to act on once quiet.
-    fn queue(
-        &mut self,
-        paths: Vec<PathBuf>,
-        now: Instant,
-        immediately: bool,
-        effects: &mut Vec<Effect>,
-    ) {
-        let pending = self.pending.get_or_insert_with(|| Pending {
-            paths: BTreeSet::new(),
-            first: now,
-            last: now,
-            now: false,
-            missing: false,
-        });
-        pending.paths.extend(paths);
-        pending.last = now;
-        pending.now |= immediately;
-        // The running build is already stale: stop it now, build again once quiet.
-        if self.build == BuildState::Running {
-            self.build = BuildState::Cancelling {
-                kill_at: Some(now + self.policy.build_grace),
-            };
-            effects.push(Effect::CancelBuild);
+    /// The burst that changes join: the one under way, or a new one.
+    fn burst(&mut self, now: Instant) -> &mut Burst {
+        self.pending.get_or_insert_with(|| Burst::new(now))
+    }
+
+    /// Whether a due burst may be acted on now: not while a content check is out (its answer
+    /// decides), nor while a cancelled build is still exiting.
+    fn may_settle(&self) -> bool {
+        !self.checking && !matches!(self.build, BuildState::Cancelling { .. })
+    }
+
+    /// The burst is over: check what it changed, or (everything checked) decide.
+    fn settle(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        let Some(burst) = &mut self.pending else {
+            return;
+        };
+        let open = burst.give_up_on_writers();
+        if !open.is_empty() {
+            let names: Vec<String> = open.iter().map(|p| p.display().to_string()).collect();
+            effects.push(Effect::Note(format!(
+                "{} still open for writing after {} s; building with what {} now (exclude it in \
+                 [watch] if it is a log or a database)",
+                names.join(", "),
+                debounce::WRITER_CAP.as_secs(),
+                if open.len() == 1 {
+                    "it holds"
+                } else {
+                    "they hold"
+                },
+            )));
+        }
+        if burst.need() < Need::Now && burst.has_unchecked() {
+            self.checking = true;
+            effects.push(Effect::CheckContents {
+                paths: burst.take_unchecked(),
+            });
+            return;
+        }
+        self.decide(now, effects);
+    }
+
+    /// Everything in the burst is checked: build for it, or first cancel a build that is now
+    /// stale (its changes stay owed, so they are built once it is gone).
+    fn decide(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        let Some(mut burst) = self.pending.take() else {
+            return;
+        };
+        if !burst.wants_build() {
+            return;
+        }
+        match &mut self.build {
+            BuildState::Idle => self.act_on(burst.into_changes(), now, effects),
+            BuildState::Running { changes } => {
+                burst.owe(std::mem::take(changes));
+                self.pending = Some(burst);
+                self.build = BuildState::Cancelling {
+                    kill_at: Some(now + self.policy.build_grace),
+                };
+                effects.push(Effect::CancelBuild);
+            }
+            BuildState::Cancelling { .. } => self.pending = Some(burst),
         }
     }
 
@@ -495,30 +486,12 @@ impl Supervisor {
                 effects.push(Effect::KillApp { app: *app });
             }
         }
-        let quiet = self
+        let due = self
             .pending
             .as_ref()
             .is_some_and(|p| now >= p.due(self.policy.debounce));
-        if quiet
-            && self.build == BuildState::Idle
-            && self.checking.is_none()
-            && self.shutdown.is_none()
-        {
-            let Some(pending) = self.pending.take() else {
-                return;
-            };
-            let paths: Vec<PathBuf> = pending.paths.into_iter().collect();
-            if pending.now {
-                // Asked for (a key, a reloaded config): no content to compare.
-                self.act_on(paths, now, effects);
-            } else {
-                self.checking = Some(if pending.missing {
-                    CheckRound::AfterWaitingForMissing
-                } else {
-                    CheckRound::First
-                });
-                effects.push(Effect::CheckContents { paths });
-            }
+        if due && self.may_settle() && self.shutdown.is_none() {
+            self.settle(now, effects);
         }
     }
 
@@ -528,7 +501,9 @@ impl Supervisor {
             paths: changes.clone(),
         });
         if self.policy.has_build {
-            self.build = BuildState::Running;
+            self.build = BuildState::Running {
+                changes: changes.clone(),
+            };
             effects.push(Effect::StartBuild { changes });
         } else {
             effects.extend(self.restart_app(now));
@@ -567,7 +542,7 @@ impl Supervisor {
         if let Some(successor) = self.successor.take() {
             self.retire(successor, now, effects);
         }
-        if self.build == BuildState::Running {
+        if matches!(self.build, BuildState::Running { .. }) {
             self.build = BuildState::Cancelling {
                 kill_at: Some(now + self.policy.build_grace),
             };
@@ -677,6 +652,7 @@ pub fn start_failed(app: AppId) -> Event {
 
 #[cfg(test)]
 mod tests {
+    use super::debounce::{REAPPEAR_QUIET, STORM_QUIET};
     use super::*;
 
     const DEBOUNCE: Duration = Duration::from_millis(20);
@@ -752,7 +728,10 @@ mod tests {
     }
 
     fn changed(p: &str) -> Event {
-        Event::FilesChanged(vec![PathBuf::from(p)])
+        Event::FilesChanged {
+            paths: vec![PathBuf::from(p)],
+            open: vec![],
+        }
     }
 
     /// Steps to `at`, answering a content check (if one is asked) with "all of them changed".
@@ -1045,7 +1024,14 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         let many: Vec<PathBuf> = (0..50).map(|i| PathBuf::from(format!("f{i}"))).collect();
-        step(&mut s, Some(Event::FilesChanged(many)), t0);
+        step(
+            &mut s,
+            Some(Event::FilesChanged {
+                paths: many,
+                open: vec![],
+            }),
+            t0,
+        );
         assert_eq!(s.next_deadline(), Some(t0 + STORM_QUIET));
         assert_eq!(tick(&mut s, t0 + DEBOUNCE), []);
         assert!(matches!(
@@ -1093,8 +1079,19 @@ mod tests {
         ));
     }
 
+    fn checked(paths: &[&str]) -> Event {
+        Event::ContentsChecked {
+            changed: paths.iter().map(PathBuf::from).collect(),
+            all_missing: false,
+        }
+    }
+
+    fn paths(paths: &[&str]) -> Vec<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
+    }
+
     #[test]
-    fn change_during_build_cancels_it_and_builds_again_once_quiet() {
+    fn a_real_change_during_a_build_cancels_it_and_both_are_built_once_it_is_gone() {
         let t0 = Instant::now();
         let mut s = running(t0);
         step(&mut s, Some(changed("a.go")), t0);
@@ -1102,46 +1099,151 @@ mod tests {
         let t1 = t0 + Duration::from_millis(100);
         assert_eq!(
             step(&mut s, Some(changed("b.go")), t1),
+            [],
+            "nothing is cancelled before the change is known to be real"
+        );
+        let t2 = t1 + DEBOUNCE;
+        assert_eq!(
+            step(&mut s, None, t2),
+            [Effect::CheckContents {
+                paths: paths(&["b.go"])
+            }]
+        );
+        assert_eq!(
+            step(&mut s, Some(checked(&["b.go"])), t2),
             [Effect::CancelBuild]
         );
-        // No new build while the cancelled one is still exiting, even once quiet.
-        assert_eq!(tick(&mut s, t1 + DEBOUNCE), []);
-        assert_eq!(s.next_deadline(), Some(t1 + GRACE));
-        assert_eq!(tick(&mut s, t1 + GRACE), [Effect::KillBuild]);
-        // The cancelled build's exit is not a success, and does not restart the app.
+        // No new build while the cancelled one is still exiting.
+        assert_eq!(s.next_deadline(), Some(t2 + GRACE));
+        assert_eq!(tick(&mut s, t2 + GRACE), [Effect::KillBuild]);
+        // The cancelled build's exit is not a success and does not restart the app; the next
+        // build is for both changes, because the cancelled one never completed a.go's.
         let killed = Event::BuildFinished(Outcome {
             code: None,
             signal: Some(Signal::SIGKILL),
         });
-        let b = vec![PathBuf::from("b.go")];
-        assert_eq!(
-            step(&mut s, Some(killed), t1 + GRACE),
-            [Effect::CheckContents { paths: b.clone() }]
-        );
-        let checked = Event::ContentsChecked {
-            changed: b.clone(),
-            all_missing: false,
-        };
-        match acts(step(&mut s, Some(checked), t1 + GRACE)).as_slice() {
-            [Effect::StartBuild { changes }] => assert_eq!(changes, &b),
+        match acts(step(&mut s, Some(killed), t2 + GRACE)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &paths(&["a.go", "b.go"])),
             other => panic!("expected a fresh build, got {other:?}"),
         }
     }
 
     #[test]
-    fn cancelled_build_that_exits_zero_does_not_restart() {
+    fn a_duplicate_event_during_a_build_lets_it_finish() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        step(&mut s, Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        step(&mut s, Some(changed("a.go")), t0 + DEBOUNCE);
+        assert_eq!(
+            step(&mut s, None, t0 + DEBOUNCE * 2),
+            [Effect::CheckContents {
+                paths: paths(&["a.go"])
+            }]
+        );
+        assert_eq!(step(&mut s, Some(checked(&[])), t0 + DEBOUNCE * 2), []);
+        assert_eq!(
+            step(&mut s, Some(ok()), t0 + DEBOUNCE * 3),
+            [Effect::StopApp {
+                app: ANY,
+                reason: StopReason::Restart
+            }]
+        );
+    }
+
+    /// The lost save: a change cancels a build, and a late event for the same file then finds
+    /// its content unchanged (the first check already saw it). The change is still built.
+    #[test]
+    fn a_cancelled_build_is_owed_even_when_the_next_check_finds_nothing() {
         let t0 = Instant::now();
         let mut s = running(t0);
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         step(&mut s, Some(changed("b.go")), t0 + DEBOUNCE);
-        let effects = step(&mut s, Some(ok()), t0 + DEBOUNCE * 3);
+        assert_eq!(tick(&mut s, t0 + DEBOUNCE * 2), [Effect::CancelBuild]);
+        // A duplicate event while the cancelled build exits, then the exit.
+        step(&mut s, Some(changed("b.go")), t0 + DEBOUNCE * 2);
+        assert_eq!(
+            step(&mut s, Some(failed()), t0 + DEBOUNCE * 3),
+            [Effect::CheckContents {
+                paths: paths(&["b.go"])
+            }]
+        );
+        match acts(step(&mut s, Some(checked(&[])), t0 + DEBOUNCE * 3)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &paths(&["a.go", "b.go"])),
+            other => panic!("the owed build must run, got {other:?}"),
+        }
+    }
+
+    /// The same at debounce 0, with the first build of the session: it is owed too.
+    #[test]
+    fn a_cancelled_first_build_is_built_again_at_debounce_zero() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(Policy {
+            debounce: Duration::ZERO,
+            ..policy(true)
+        });
+        start(&mut s, t0);
+        assert_eq!(
+            step(&mut s, Some(changed("a.go")), t0),
+            [Effect::CheckContents {
+                paths: paths(&["a.go"])
+            }]
+        );
+        assert_eq!(
+            step(&mut s, Some(checked(&["a.go"])), t0),
+            [Effect::CancelBuild]
+        );
+        step(&mut s, Some(changed("a.go")), t0);
+        step(&mut s, Some(failed()), t0);
+        match acts(step(&mut s, Some(checked(&[])), t0)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &paths(&["a.go"])),
+            other => panic!("the owed build must run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_being_written_is_built_once_its_writer_closes_it() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let half = Event::FilesChanged {
+            paths: paths(&["a.go"]),
+            open: paths(&["a.go"]),
+        };
+        assert_eq!(step(&mut s, Some(half), t0), []);
+        assert_eq!(s.next_deadline(), Some(t0 + debounce::WRITER_CAP));
+        let t1 = t0 + Duration::from_millis(300);
+        assert_eq!(tick(&mut s, t1), [], "the writer paused; still open");
+        step(&mut s, Some(changed("a.go")), t1);
+        let due = s.next_deadline().expect("due once closed");
+        assert!(due < t1 + Duration::from_millis(200), "{:?}", due - t1);
+        match acts(tick(&mut s, due)).as_slice() {
+            [Effect::StartBuild { changes }] => assert_eq!(changes, &paths(&["a.go"])),
+            other => panic!("one build, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_held_open_past_the_cap_builds_once_and_says_which() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let open = Event::FilesChanged {
+            paths: paths(&["app.log"]),
+            open: paths(&["app.log"]),
+        };
+        step(&mut s, Some(open), t0);
+        let cap = t0 + debounce::WRITER_CAP;
+        let effects = tick(&mut s, cap);
         assert!(
-            !effects
-                .iter()
-                .any(|e| matches!(e, Effect::StopApp { .. } | Effect::StartApp { .. })),
+            effects.iter().any(
+                |e| matches!(e, Effect::Note(n) if n.contains("app.log still open for writing"))
+            ),
             "{effects:?}"
         );
+        assert!(matches!(
+            acts(effects).as_slice(),
+            [Effect::StartBuild { .. }]
+        ));
     }
 
     #[test]
@@ -1235,7 +1337,9 @@ mod tests {
         );
         assert_eq!(
             step(&mut s, Some(exited()), t0 + DEBOUNCE),
-            [Effect::StartBuild { changes: vec![] }]
+            [Effect::StartBuild {
+                changes: paths(&["a.go"])
+            }]
         );
         assert_eq!(
             step(&mut s, Some(ok()), t0 + DEBOUNCE),

@@ -13,9 +13,12 @@ use std::time::Duration;
 /// What happened to a path, as far as `hot` cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Created, or moved in.
-    Appeared(PathBuf),
-    Modified(PathBuf),
+    /// Created (`writing`: by a process that may still be writing it), or moved in.
+    Appeared { path: PathBuf, writing: bool },
+    /// Written to (`writing`: by a writer that still has it open) or closed after writing.
+    /// Only inotify tells the two apart (IN_MODIFY, IN_CLOSE_WRITE); other backends report
+    /// every change as closed.
+    Modified { path: PathBuf, writing: bool },
     /// Deleted, or moved away.
     Gone(PathBuf),
     /// The kernel dropped events: anything may have changed.
@@ -161,14 +164,30 @@ mod linux {
                     Some(name) => dir.join(name),
                     None => dir.clone(),
                 };
-                if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                    changes.push(Change::Appeared(path));
+                if mask.contains(EventMask::CREATE) {
+                    changes.push(Change::Appeared {
+                        path,
+                        writing: true,
+                    });
+                } else if mask.contains(EventMask::MOVED_TO) {
+                    changes.push(Change::Appeared {
+                        path,
+                        writing: false,
+                    });
                 } else if mask
                     .intersects(EventMask::DELETE | EventMask::MOVED_FROM | EventMask::DELETE_SELF)
                 {
                     changes.push(Change::Gone(path));
-                } else if mask.intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE) {
-                    changes.push(Change::Modified(path));
+                } else if mask.contains(EventMask::MODIFY) {
+                    changes.push(Change::Modified {
+                        path,
+                        writing: true,
+                    });
+                } else if mask.contains(EventMask::CLOSE_WRITE) {
+                    changes.push(Change::Modified {
+                        path,
+                        writing: false,
+                    });
                 }
             }
             Ok(Some(changes))
@@ -245,7 +264,10 @@ mod other {
                 .into_iter()
                 .filter_map(|path| match event.kind {
                     EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-                        Some(Change::Appeared(path))
+                        Some(Change::Appeared {
+                            path,
+                            writing: false,
+                        })
                     }
                     EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_)) => {
                         Some(Change::Gone(path))
@@ -253,7 +275,10 @@ mod other {
                     EventKind::Modify(ModifyKind::Metadata(_))
                     | EventKind::Access(_)
                     | EventKind::Other => None,
-                    EventKind::Modify(_) | EventKind::Any => Some(Change::Modified(path)),
+                    EventKind::Modify(_) | EventKind::Any => Some(Change::Modified {
+                        path,
+                        writing: false,
+                    }),
                 })
                 .collect();
             Ok(Some(changes))

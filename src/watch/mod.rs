@@ -218,6 +218,8 @@ struct Batch {
     changed: BTreeSet<PathBuf>,
     /// Paths created within this batch.
     created: std::collections::HashSet<PathBuf>,
+    /// Files a writer still holds open at the end of the batch.
+    open: BTreeSet<PathBuf>,
     /// The kernel dropped events: anything may have changed.
     overflow: bool,
     /// The config file changed.
@@ -267,35 +269,41 @@ impl State {
             if batch.config && events.send(Event::ConfigChanged).is_err() {
                 return;
             }
-            let changed = self.settle(batch);
+            let (changed, open) = self.settle(batch);
             if changed.is_empty() {
                 continue;
             }
             let root = self.filter.root().to_path_buf();
             let paths = changed.into_iter().map(|p| relative(&p, &root)).collect();
-            if events.send(Event::FilesChanged(paths)).is_err() {
+            let open = open.into_iter().map(|p| relative(&p, &root)).collect();
+            if events.send(Event::FilesChanged { paths, open }).is_err() {
                 return;
             }
         }
     }
 
-    /// The batch's real changes: without files that came and went within it (an editor's or
-    /// `sed -i`'s temp file).
-    fn settle(&mut self, batch: Batch) -> Vec<PathBuf> {
+    /// The batch's real changes, without files that came and went within it (an editor's or
+    /// `sed -i`'s temp file); and which of them are still open for writing.
+    fn settle(&mut self, batch: Batch) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let Batch {
             changed,
             created,
             overflow,
+            open,
             ..
         } = batch;
         let mut out: Vec<PathBuf> = changed
             .into_iter()
             .filter(|p| !(created.contains(p) && std::fs::symlink_metadata(p).is_err()))
             .collect();
+        let open = open
+            .into_iter()
+            .filter(|p| out.binary_search(p).is_ok())
+            .collect();
         if overflow {
             out.push(self.filter.root().to_path_buf());
         }
-        out
+        (out, open)
     }
 
     fn apply_all(&mut self, changes: Vec<Change>, batch: &mut Batch, events: &Sender<Event>) {
@@ -305,14 +313,16 @@ impl State {
     }
 
     fn apply(&mut self, change: Change, batch: &mut Batch, events: &Sender<Event>) {
-        let (path, appeared) = match change {
+        // `Some(writing)` for a path that appeared: whether its creator may still be writing.
+        let (path, appeared, writing) = match change {
             // The kernel queue overflowed: something changed, exactly what is unknown.
             Change::Overflow => {
                 batch.overflow = true;
                 return;
             }
-            Change::Appeared(path) => (path, true),
-            Change::Modified(path) | Change::Gone(path) => (path, false),
+            Change::Appeared { path, writing } => (path, true, writing),
+            Change::Modified { path, writing } => (path, false, writing),
+            Change::Gone(path) => (path, false, false),
         };
         if path == self.config_file {
             batch.config = true;
@@ -328,8 +338,10 @@ impl State {
         }
         // Symlinks are not followed (a link to a directory is just a changed entry), so a link
         // loop cannot make the walk go round.
-        let is_dir = appeared && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-        if is_dir {
+        let meta = appeared
+            .then(|| std::fs::symlink_metadata(&path).ok())
+            .flatten();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
             // A new directory (or a root that came back): watch it, and everything in it is new.
             if self.roots.contains(&path) || !self.filter.prunes_dir(&path) {
                 let mut found = Vec::new();
@@ -339,6 +351,19 @@ impl State {
                 batch.changed.extend(found);
             }
         } else if self.filter.wants_file(&path) {
+            // Only a regular file made by open(O_CREAT) gets closed by its writer: a symlink, a
+            // hard link (a second name) or a file moved in is complete as it appears.
+            let open = writing
+                && (!appeared
+                    || meta.is_some_and(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        m.is_file() && m.nlink() == 1
+                    }));
+            if open {
+                batch.open.insert(path.clone());
+            } else {
+                batch.open.remove(&path);
+            }
             if appeared {
                 batch.created.insert(path.clone());
             }

@@ -135,7 +135,9 @@ impl Poller {
                         .into_iter()
                         .map(|p| super::relative(&p, &root))
                         .collect();
-                    if events.send(Event::FilesChanged(paths)).is_err() {
+                    // A scan cannot see who has a file open: every change counts as complete.
+                    let open = Vec::new();
+                    if events.send(Event::FilesChanged { paths, open }).is_err() {
                         return;
                     }
                 }
