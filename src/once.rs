@@ -101,6 +101,7 @@ impl Smoke {
             &self.config.root,
             sockets,
             notify,
+            self.reporter.app_output(),
             self.events.clone(),
         ) {
             Ok(app) => app,

@@ -770,6 +770,7 @@ impl Session {
             &self.config.root,
             sockets,
             notify,
+            self.reporter.app_output(),
             self.events.clone(),
         ) {
             Ok(app) => {

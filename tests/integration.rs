@@ -15,5 +15,7 @@ mod environment;
 mod faults;
 mod first_run;
 mod handoff;
+mod output;
 mod reload;
 mod restart;
+mod saves;

@@ -12,6 +12,7 @@ use crate::build::ACTIVATION_VARS;
 use crate::config::RunConfig;
 use crate::event::{AppId, Event, ReadyVia};
 use crate::listen::Listeners;
+use crate::ui::status::Terminal;
 
 use super::StopReason;
 use super::process::{self, ProcessGroup};
@@ -32,16 +33,21 @@ pub struct AppProcess {
 
 impl AppProcess {
     /// Starts the app `id` with `listeners` as fds 3.. and `notify` as its `NOTIFY_SOCKET`.
+    /// Its output goes through `output` if given, else straight to hot's stdout and stderr.
     pub fn start(
         id: AppId,
         run: &RunConfig,
         root: &Path,
         listeners: &Listeners,
         notify: Option<&Path>,
+        output: Option<&Terminal>,
         events: Sender<Event>,
     ) -> io::Result<AppProcess> {
         let mut cmd: Command = trampoline::command(&run.program, &run.args);
         cmd.current_dir(root).stdin(Stdio::null());
+        if output.is_some() {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         for var in ACTIVATION_VARS {
             cmd.env_remove(var);
         }
@@ -63,10 +69,21 @@ impl AppProcess {
         };
         let gone = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&gone);
-        let (group, _) = process::spawn(&mut cmd, listeners.raw_fds(), events, move |outcome| {
-            flag.store(true, Ordering::Relaxed);
-            Event::AppExited { app: id, outcome }
-        })?;
+        let (group, pipes) =
+            process::spawn(&mut cmd, listeners.raw_fds(), events, move |outcome| {
+                flag.store(true, Ordering::Relaxed);
+                Event::AppExited { app: id, outcome }
+            })?;
+        if let Some(terminal) = output {
+            // stdout first, then stderr (see `process::spawn`). The threads end when the app
+            // and whatever it started have closed the pipes.
+            for (pipe, to_stdout) in pipes.into_iter().zip([true, false]) {
+                let terminal = terminal.clone();
+                std::thread::Builder::new()
+                    .name("app-output".into())
+                    .spawn(move || forward(pipe, &terminal, to_stdout))?;
+            }
+        }
         Ok(AppProcess {
             id,
             gone,
@@ -80,6 +97,21 @@ impl AppProcess {
     pub fn stop(&mut self, run: &RunConfig, reason: StopReason) {
         self.stopping = Some(reason);
         self.group.signal(run.stop_signal);
+    }
+}
+
+/// Copies the app's output as it comes, partial lines included.
+fn forward(mut pipe: impl io::Read, terminal: &Terminal, to_stdout: bool) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            return;
+        }
+        if to_stdout {
+            terminal.print_out(&buf[..n]);
+        } else {
+            terminal.print(&buf[..n]);
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! hot's own output: short coloured lines for people, or one JSON object per line (`--json`).
-//! Both go to stderr; the app's stdout and stderr are inherited untouched.
+//! Both go to stderr. In text mode the app's stdout and stderr are inherited untouched (it
+//! keeps its terminal and its colours). With `--json` they come through hot, which forwards
+//! them as they are but keeps every event on a line of its own: an app's partial line is ended
+//! before an event is written (see `status::Terminal::line`).
 //!
 //! In text mode one rebuild is one line ("src/main.go changed · built in 1.2 s · restarted in
 //! 9 ms"); the individual steps are JSON events only.
@@ -125,6 +128,12 @@ impl Reporter {
         &self.terminal
     }
 
+    /// Where the app's output goes through hot: with `--json`, so that no event line is ever
+    /// glued onto a partial line of the app's. Otherwise it is inherited.
+    pub fn app_output(&self) -> Option<&status::Terminal> {
+        (self.format == Format::Json).then_some(&self.terminal)
+    }
+
     pub fn report(&self, message: &Message) {
         match self.format {
             Format::Json => self.line(&serde_json::to_string(message).unwrap_or_default()),
@@ -187,7 +196,7 @@ impl Reporter {
 
     fn line(&self, line: &str) {
         // One write per line, so lines from hot and the app never interleave mid-line.
-        self.terminal.print(format!("{line}\n").as_bytes());
+        self.terminal.line(format!("{line}\n").as_bytes());
     }
 
     /// The text-mode rendering: one line per cycle, so some steps print nothing.

@@ -1,6 +1,11 @@
 //! The live status line shown on a terminal while a build runs: a spinner, the elapsed time and
 //! what triggered it. Every other line hot prints, and the build's output, goes through
-//! `Terminal::print`, which first wipes the status line so nothing is drawn over.
+//! `Terminal`, which first wipes the status line so nothing is drawn over.
+//!
+//! It also keeps hot's own lines whole: output forwarded from the build (and, with `--json`,
+//! from the app) may stop mid-line, and a line of hot's printed then would be glued onto it.
+//! `Terminal::line` ends such a partial line first, so every line hot prints starts at the
+//! start of a line, and a `--json` reader can parse each event line on its own.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,11 @@ struct State {
     /// Whether the cursor is at the start of a line: the status line is only drawn there, so
     /// it never splits a line of build output that arrives in pieces.
     at_line_start: bool,
+    /// The same for stdout, where the app's forwarded stdout goes.
+    stdout_at_line_start: bool,
+    /// stdout and stderr are one file (a terminal, `2>&1`, an IDE's run panel): a partial line
+    /// on either is a partial line for both.
+    merged: bool,
     tty: bool,
 }
 
@@ -44,6 +54,8 @@ impl Default for Terminal {
                 generation: 0,
                 drawn: false,
                 at_line_start: true,
+                stdout_at_line_start: true,
+                merged: false,
                 tty: false,
             })),
         }
@@ -56,12 +68,48 @@ impl Terminal {
         let t = Terminal::default();
         if let Ok(mut state) = t.state.lock() {
             state.tty = tty;
+            state.merged = same_file(&std::io::stdout(), &std::io::stderr());
         }
         t
     }
 
     pub fn is_tty(&self) -> bool {
         self.state.lock().is_ok_and(|s| s.tty)
+    }
+
+    /// Writes one of hot's own lines (`line` ends with a newline) to stderr, at the start of
+    /// a line: a partial line forwarded before it is ended first.
+    pub fn line(&self, line: &[u8]) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let mut err = std::io::stderr().lock();
+        if std::mem::take(&mut state.drawn) {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        if !state.at_line_start || (state.merged && !state.stdout_at_line_start) {
+            let _ = err.write_all(b"\n");
+            state.stdout_at_line_start = true;
+        }
+        let _ = err.write_all(line);
+        let _ = err.flush();
+        state.at_line_start = line.last() == Some(&b'\n');
+    }
+
+    /// Writes forwarded output to stdout (the app's stdout, under `--json`).
+    pub fn print_out(&self, bytes: &[u8]) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+        if let Some(last) = bytes.last() {
+            state.stdout_at_line_start = *last == b'\n';
+            if state.merged {
+                state.at_line_start = state.stdout_at_line_start;
+            }
+        }
     }
 
     /// Writes bytes to stderr in place of the status line, which is redrawn on the next tick.
@@ -77,6 +125,9 @@ impl Terminal {
         let _ = err.flush();
         if let Some(last) = bytes.last() {
             state.at_line_start = *last == b'\n';
+            if state.merged {
+                state.stdout_at_line_start = state.at_line_start;
+            }
         }
     }
 
@@ -137,5 +188,17 @@ impl Terminal {
             state.drawn = true;
         }
         true
+    }
+}
+
+/// Whether two open files are the same file (device and inode): then what is written to one
+/// shows up between what is written to the other.
+fn same_file(a: &impl std::os::fd::AsFd, b: &impl std::os::fd::AsFd) -> bool {
+    match (
+        nix::sys::stat::fstat(a.as_fd()),
+        nix::sys::stat::fstat(b.as_fd()),
+    ) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
     }
 }

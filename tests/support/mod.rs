@@ -198,6 +198,19 @@ impl Hot {
         Hot::attach(cmd.spawn().expect("spawn hot"), Transcript::default())
     }
 
+    /// Spawns `cmd`, whose stderr is its stdout (`2>&1`): events arrive on stdout.
+    pub fn spawn_merged(mut cmd: Command) -> Hot {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.env_remove("NO_COLOR").env("CI", "true");
+        let transcript = Transcript {
+            events_on_stdout: true,
+            ..Transcript::default()
+        };
+        Hot::attach(cmd.spawn().expect("spawn hot"), transcript)
+    }
+
     /// Starts collecting a spawned child's output (its stdout and stderr must be piped).
     fn attach(mut child: Child, transcript: Transcript) -> Hot {
         let shared = Arc::new((Mutex::new(transcript), Condvar::new()));
@@ -513,4 +526,18 @@ pub fn env_map(info: &Value) -> BTreeMap<String, String> {
 
 pub fn tcp(addr: &str) -> SocketAddr {
     addr.parse().expect("socket addr")
+}
+
+/// Polls GET until the body satisfies `pred` or `deadline` passes; whether it did.
+pub fn get_until_or(addr: &str, deadline: Duration, pred: impl Fn(&str) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if let Reply::Ok(body) = get(addr) {
+            if pred(&body) {
+                return true;
+            }
+        }
+        thread::park_timeout(Duration::from_millis(20));
+    }
+    false
 }
