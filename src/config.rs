@@ -23,7 +23,7 @@ pub const FILE_NAME: &str = ".hot.toml";
 
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(2);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_millis(3000);
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const DEFAULT_TMP_DIR: &str = "tmp";
 pub const DEFAULT_ONCE_TIMEOUT: Duration = Duration::from_millis(30_000);
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1000);

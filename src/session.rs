@@ -367,11 +367,17 @@ impl Session {
                 self.listeners.addrs().join(", ")
             ));
         }
-        if let Mode::Polling { files, scan, pause } = self.watcher.mode {
+        if let Mode::Polling {
+            files,
+            tick,
+            rotation,
+        } = self.watcher.mode
+        {
             self.reporter.note(format!(
-                "polling {files} files every {} (a scan takes {}; polling never uses more than 2 % of a core)",
-                ui::human(millis(pause)),
-                ui::human(millis(scan))
+                "polling {files} files: new, removed and recently edited files every {}, every \
+                 file within {} (polling never uses more than 2 % of a core)",
+                ui::human(millis(tick)),
+                ui::human(millis(rotation))
             ));
         }
     }

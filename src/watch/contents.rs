@@ -1,24 +1,27 @@
 //! Content fingerprints, so a save that changes nothing (an editor's "save all", a formatter
 //! that found nothing to do, `cp` of the same file) does not rebuild.
 //!
-//! Keys and values are 64-bit hashes (of the path, of the content): about 32 bytes per file, so
-//! even 100k files cost a few MB. Files are fingerprinted at startup (up to a cap, partly
-//! before `watching` is announced, the rest in the watch thread) and whenever they are checked.
-//! The app loop checks once a burst of changes is quiet, so a file half-way through being
-//! written is never judged.
+//! Keys and values are 64-bit hashes (of the path, of the content): 16 bytes per file in the
+//! map, so even 100k files cost about 2 MB. Every watched file gets a fingerprint: at startup
+//! for as long as a short budget allows (so a small project is covered before `watching`), the
+//! rest by a background pass right after. The app loop checks once a burst of changes is quiet,
+//! so a file half-way through being written is never judged.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// Files larger than this are always taken as changed: hashing them would cost more than a
 /// build they might trigger needlessly.
 const MAX_SIZE: u64 = 4 << 20;
-/// How many files get a fingerprint at startup; the others get one when first checked.
-const BASELINE_FILES: usize = 20_000;
+/// A file modified this close to the start of watching may have been written after it: file
+/// times come from the kernel's coarse clock, up to a tick (10 ms at HZ=100) behind. Such a
+/// file does not become a baseline. (A file server whose clock is behind by more can still
+/// make a save after startup look older; hot cannot tell.)
+const CLOCK_SLACK: Duration = Duration::from_millis(10);
 
 /// Shared by the watcher (which fills in the baseline) and the app loop (which checks).
 pub type SharedContents = Arc<Mutex<Contents>>;
@@ -61,34 +64,49 @@ impl Contents {
     }
 }
 
-/// Fingerprints `files`, skipping any modified since `since` (a change already on its way as
-/// an event must not become the baseline it is compared with). Stops after `budget`; returns
-/// how many files it went through. Files are read without holding the lock.
-pub fn baseline(
-    shared: &SharedContents,
-    files: &[PathBuf],
-    since: SystemTime,
-    budget: Duration,
-) -> usize {
-    let started = Instant::now();
-    let mut buf = Vec::new();
-    for (done, path) in files.iter().enumerate().take(BASELINE_FILES) {
-        if started.elapsed() >= budget {
-            return done;
-        }
-        let old_enough = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t < since);
-        if !old_enough {
-            continue;
-        }
-        if let Some(hash) = fingerprint(path, &mut buf) {
-            if let Ok(mut contents) = shared.lock() {
-                contents.known.entry(key(path)).or_insert(hash);
-            }
-        }
+/// Records what `path` holds as its baseline, unless it already has one or may have changed
+/// since `since` (a change already on its way as an event must not become the baseline it is
+/// compared with). The file is read without holding the lock, and only counts if its stamp is
+/// the same before and after the read.
+pub fn baseline(shared: &SharedContents, path: &Path, since: SystemTime, buf: &mut Vec<u8>) {
+    let key = key(path);
+    if shared.lock().is_ok_and(|c| c.known.contains_key(&key)) {
+        return;
     }
-    files.len()
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    };
+    let Some(before) = stamp(path) else { return };
+    if before.0 + CLOCK_SLACK >= since {
+        return;
+    }
+    let Some(hash) = fingerprint(path, buf) else {
+        return;
+    };
+    if stamp(path) != Some(before) {
+        return;
+    }
+    if let Ok(mut contents) = shared.lock() {
+        contents.known.entry(key).or_insert(hash);
+    }
+}
+
+/// Fingerprints every file `files` yields that has none yet, on a thread of its own.
+pub fn baseline_in_background(
+    shared: SharedContents,
+    since: SystemTime,
+    files: impl Iterator<Item = PathBuf> + Send + 'static,
+) {
+    let _ = std::thread::Builder::new()
+        .name("fingerprints".into())
+        .spawn(move || {
+            let mut buf = Vec::new();
+            for path in files {
+                baseline(&shared, &path, since, &mut buf);
+            }
+        });
 }
 
 fn fingerprint(path: &Path, buf: &mut Vec<u8>) -> Option<u64> {
@@ -126,9 +144,9 @@ mod tests {
         let shared = SharedContents::default();
         baseline(
             &shared,
-            std::slice::from_ref(&file),
-            SystemTime::now() + Duration::from_secs(1),
-            Duration::MAX,
+            &file,
+            SystemTime::now() + Duration::from_secs(10),
+            &mut Vec::new(),
         );
         let mut c = shared.lock().expect("lock");
         std::fs::write(&file, "one").expect("write");

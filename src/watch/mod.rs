@@ -61,11 +61,12 @@ impl Drop for Watcher {
 pub enum Mode {
     /// Kernel notifications (inotify, FSEvents, kqueue).
     Native,
-    /// Scans: `files` watched files, a scan took `scan`, then a `pause`.
+    /// Scans: `files` watched files; directories and recently changed files are looked at
+    /// every `tick`, and every file once per `rotation`.
     Polling {
         files: usize,
-        scan: Duration,
-        pause: Duration,
+        tick: Duration,
+        rotation: Duration,
     },
 }
 
@@ -83,6 +84,29 @@ impl Watcher {
     ) -> Result<Watcher, Error> {
         let filter = Filter::new(config, root, tmp_dir);
         let contents = SharedContents::default();
+        let since = std::time::SystemTime::now();
+        let watcher = Watcher::watch(config, root, &filter, config_file, &contents, events)?;
+        // Every file gets its fingerprint: as many as fit in a short wait now (a small project:
+        // all of them, before `watching`), the rest right after, in the background.
+        let mut files = files(config.paths.clone(), filter, config.gitignore);
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        while started.elapsed() < SYNC_BASELINE {
+            let Some(path) = files.next() else { break };
+            contents::baseline(&contents, &path, since, &mut buf);
+        }
+        contents::baseline_in_background(contents.clone(), since, files);
+        Ok(watcher)
+    }
+
+    fn watch(
+        config: &WatchConfig,
+        root: &Path,
+        filter: &Filter,
+        config_file: &Path,
+        contents: &SharedContents,
+        events: Sender<Event>,
+    ) -> Result<Watcher, Error> {
         let poll_because = |why: String| (crate::config::DEFAULT_POLL_INTERVAL, Some(why));
         let (interval, why) = match config.backend {
             WatchBackend::Poll(interval) => (interval, None),
@@ -112,7 +136,15 @@ impl Watcher {
                 }
             }
         };
-        Watcher::poll(config, filter, interval, config_file, contents, events, why)
+        Watcher::poll(
+            config,
+            filter.clone(),
+            interval,
+            config_file,
+            contents.clone(),
+            events,
+            why,
+        )
     }
 
     fn poll(
@@ -129,13 +161,12 @@ impl Watcher {
             filter,
             interval,
             config_file.to_path_buf(),
-            contents.clone(),
         );
-        let (dirs, files, scan, pause) = (
+        let (dirs, files, tick, rotation) = (
             poller.dirs(),
             poller.files(),
-            poller.last_scan(),
             poller.pause(),
+            poller.rotation(),
         );
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         poller
@@ -144,7 +175,11 @@ impl Watcher {
         Ok(Watcher {
             stop: Stop::Polling(stop),
             dirs,
-            mode: Mode::Polling { files, scan, pause },
+            mode: Mode::Polling {
+                files,
+                tick,
+                rotation,
+            },
             warning: fallback,
             contents,
         })
@@ -163,9 +198,6 @@ impl Watcher {
             kernel,
             roots: config.paths.clone(),
             config_file: config_file.to_path_buf(),
-            contents: contents.clone(),
-            started: std::time::SystemTime::now(),
-            baseline_left: SYNC_BASELINE,
             filter,
             gitignore: config.gitignore,
             dirs: 0,
@@ -232,11 +264,6 @@ struct State {
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
     roots: Vec<PathBuf>,
     config_file: PathBuf,
-    contents: SharedContents,
-    /// When watching began: files modified since are not fingerprinted as "the old content".
-    started: std::time::SystemTime,
-    /// What is left of the time startup may spend fingerprinting files.
-    baseline_left: Duration,
     filter: Filter,
     gitignore: bool,
     dirs: usize,
@@ -392,8 +419,6 @@ impl State {
                 !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
             })
             .build();
-        let started = std::time::Instant::now();
-        let mut fingerprinting = !self.baseline_left.is_zero();
         for entry in walker {
             let Ok(entry) = entry else { continue };
             let path = entry.path();
@@ -406,24 +431,44 @@ impl State {
                     Ok(false) => {}
                     Err(e) => return Err(Native::from_io(path, e)),
                 }
-            } else if (fingerprinting || files.is_some()) && self.filter.wants_file(path) {
-                if fingerprinting {
-                    contents::baseline(
-                        &self.contents,
-                        &[path.to_path_buf()],
-                        self.started,
-                        Duration::MAX,
-                    );
-                    fingerprinting = started.elapsed() < self.baseline_left;
-                }
-                if let Some(files) = files.as_deref_mut() {
+            } else if let Some(files) = files.as_deref_mut() {
+                if self.filter.wants_file(path) {
                     files.push(path.to_path_buf());
                 }
             }
         }
-        self.baseline_left = self.baseline_left.saturating_sub(started.elapsed());
         Ok(())
     }
+}
+
+/// Every file under `roots` that `filter` wants, walked lazily.
+fn files(
+    roots: Vec<PathBuf>,
+    filter: Filter,
+    gitignore: bool,
+) -> impl Iterator<Item = PathBuf> + Send + 'static {
+    roots.into_iter().flat_map(move |root| {
+        let prune = filter.clone();
+        let wants = filter.clone();
+        ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .hidden(false)
+            .git_ignore(gitignore)
+            .git_exclude(gitignore)
+            .ignore(gitignore)
+            .parents(gitignore)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(move |e| {
+                !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
+            })
+            .build()
+            .flatten()
+            .filter(move |e| {
+                e.file_type().is_some_and(|t| t.is_file()) && wants.wants_file(e.path())
+            })
+            .map(ignore::DirEntry::into_path)
+    })
 }
 
 /// A path as the user sees it: relative to the project, "." for the project itself (which also
