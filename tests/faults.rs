@@ -78,7 +78,7 @@ fn a_crashing_app_is_not_restarted_in_a_tight_loop() {
 #[test]
 fn a_build_printing_100_mb_keeps_hot_responsive() {
     let project = Project::python_app(AppOpts {
-        build: "if grep -q flood src/version.txt; then head -c 100000000 /dev/zero | tr '\\\\0' x; sleep 60; fi; cp src/version.txt tmp/version.txt",
+        build: "if grep -q flood src/version.txt; then touch tmp/flooding; head -c 100000000 /dev/zero | tr '\\\\0' x; sleep 60; fi; cp src/version.txt tmp/version.txt",
         ..AppOpts::default()
     });
     let mut hot = Hot::start(&project, &[]);
@@ -86,7 +86,9 @@ fn a_build_printing_100_mb_keeps_hot_responsive() {
     hot.wait("start");
     project.write("src/version.txt", "flood\n");
     hot.wait("build_start");
-    // While the flood runs, a change still cancels it and the next build goes through.
+    // Once the build has read the file and is flooding, a change still cancels it and the next
+    // build goes through.
+    wait_until("the flood", || project.path("tmp/flooding").exists());
     project.write("src/version.txt", "7\n");
     hot.wait("build_cancelled");
     hot.wait("build_ok");

@@ -399,16 +399,16 @@ impl Poller {
 
     /// Reads `path`'s entries again: new and removed files and directories are changes.
     fn relist(&mut self, path: &Path, changed: &mut Vec<PathBuf>) {
-        let Some((files, subdirs)) = self.list(path) else {
-            // The directory is gone: so is everything below it.
-            self.remove_tree(path, changed);
-            return;
-        };
         let old = self
             .dirs
             .get_mut(path)
             .map(|d| std::mem::take(&mut d.files))
             .unwrap_or_default();
+        let Some((files, subdirs)) = self.list(path, &old) else {
+            // The directory is gone: so is everything below it.
+            self.remove_tree(path, changed);
+            return;
+        };
         diff(path, &old, &files, changed);
         if let Some(dir) = self.dirs.get_mut(path) {
             dir.files = files;
@@ -436,9 +436,17 @@ impl Poller {
     }
 
     /// Lists `dir`: its wanted files (stamped, sorted by name) and its unpruned subdirectories.
-    fn list(&mut self, dir: &Path) -> Option<(Vec<File>, Vec<PathBuf>)> {
+    /// A file of `known` (the last listing) that is still there under the same inode keeps its
+    /// stamp: a listing only looks for names that came, went or were replaced (an atomic save),
+    /// and costs no `stat` and no rule matching for the others; in-place edits are the
+    /// rotation's and the working set's to find.
+    fn list(&mut self, dir: &Path, known: &[File]) -> Option<(Vec<File>, Vec<PathBuf>)> {
+        use std::os::unix::fs::DirEntryExt;
         let entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
-        if entries.iter().any(|e| Filter::is_ignore_file(&e.path())) {
+        if entries
+            .iter()
+            .any(|e| Filter::is_ignore_file(Path::new(&e.file_name())))
+        {
             self.filter.learn_dir(dir);
         }
         let fd = open_dir(dir)?;
@@ -448,15 +456,27 @@ impl Poller {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let path = entry.path();
             if kind.is_dir() {
+                let path = entry.path();
                 if !self.filter.prunes_dir(&path) {
                     subdirs.push(path);
                 }
-            } else if self.filter.wants_file(&path) {
-                let Ok(name) = CString::new(entry.file_name().as_bytes()) else {
-                    continue;
-                };
+                continue;
+            }
+            let Ok(name) = CString::new(entry.file_name().as_bytes()) else {
+                continue;
+            };
+            let same = known
+                .binary_search_by(|f| (*f.name).cmp(&name))
+                .ok()
+                .map(|i| &known[i])
+                .filter(|f| f.stamp.ino == entry.ino());
+            if let Some(file) = same {
+                files.push(File {
+                    name: file.name.clone(),
+                    stamp: file.stamp,
+                });
+            } else if self.filter.wants_file(&entry.path()) {
                 if let Some(stamp) = stamp_at(&fd, &name) {
                     files.push(File {
                         name: name.into_boxed_c_str(),
@@ -476,7 +496,7 @@ impl Poller {
         while let Some(dir) = stack.pop() {
             let dir_stamp = stamp(&dir);
             let listed_ns = now_ns();
-            let Some((files, subdirs)) = self.list(&dir) else {
+            let Some((files, subdirs)) = self.list(&dir, &[]) else {
                 continue;
             };
             if let Some(changed) = changed.as_deref_mut() {

@@ -188,10 +188,14 @@ impl Hot {
         cmd.env_remove("NO_COLOR").env("CI", "true");
         // Start hot as a clean parent would: with only stdio open, whatever the test runner
         // inherited. Then any other fd its children hold is one hot leaked.
-        // SAFETY: close_range is async-signal-safe and touches only this child's fd table.
+        // SAFETY: close_range and prctl are async-signal-safe system calls that touch only this
+        // child; nothing is allocated and no lock is taken between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
                 libc::close_range(3, libc::c_uint::MAX, 0);
+                // A test run that is killed (Ctrl-C, a CI timeout) takes its hot with it, and
+                // hot's guard takes the apps: nothing is left on the machine.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }
