@@ -18,11 +18,8 @@ mod watch;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // hot re-executes itself for two helper roles; both must run before anything else.
+    // hot re-executes itself to start each app; that role must run before anything else.
     if let Some(code) = supervise::trampoline::run_if_requested() {
-        return code;
-    }
-    if let Some(code) = supervise::guard::run_if_requested() {
         return code;
     }
     match cli::Cli::from_env().and_then(run) {

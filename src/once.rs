@@ -25,14 +25,16 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
 
 pub fn run(cli: Cli) -> Result<u8, Error> {
+    // First, while hot is still single-threaded (the guard is a fork), and before any socket
+    // is bound (the guard holds nothing of hot's).
+    supervise::process::become_subreaper();
+    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let reporter = Reporter::new(cli.json);
     let Prepared {
         config, listeners, ..
     } = prepare(&cli, &reporter)?;
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
-    supervise::process::become_subreaper();
-    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let mut smoke = Smoke {
         reporter,
         config,

@@ -103,6 +103,10 @@ pub fn enter_dir(cli: &Cli) -> Result<PathBuf, Error> {
 
 /// Runs a watch session until a signal or `q` ends it; returns the exit status.
 pub fn run(cli: Cli) -> Result<u8, Error> {
+    // First, while hot is still single-threaded (the guard is a fork), and before any socket
+    // is bound (the guard holds nothing of hot's).
+    supervise::process::become_subreaper();
+    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let reporter = Reporter::new(cli.json);
     let Prepared {
         root,
@@ -113,8 +117,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
 
     let (events, inbox) = mpsc::channel();
     forward_signals(events.clone())?;
-    supervise::process::become_subreaper();
-    let guard = Guard::spawn().map_err(|e| Error::io("cannot start hot's cleanup helper", e))?;
     let watcher = Watcher::start(
         &config.watch,
         &root,

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod browser;
+mod watch;
 
 const APP_SOURCE: &str = include_str!("app.rs");
 
@@ -95,6 +96,7 @@ fn main() {
         return;
     }
     let hot_only = std::env::args().any(|a| a == "--hot-only");
+    let watch_only = std::env::args().any(|a| a == "--watch-only");
     let plan = Plan::new(quick);
     let Setup {
         root,
@@ -131,6 +133,23 @@ fn main() {
         ms(app_start)
     );
     let mut results: BTreeMap<&str, BTreeMap<String, Value>> = BTreeMap::new();
+    let watch = watch::run(&work, &hot_bin, &app, quick, tools.len() > 1);
+    for (k, v) in &watch {
+        println!("{k:<40} {v}");
+    }
+    results.entry("hot").or_default().insert(
+        "watch".into(),
+        json!(watch.into_iter().collect::<BTreeMap<_, _>>()),
+    );
+    if watch_only {
+        let out = root.join("target/bench-watch.json");
+        let doc = json!({ "quick": quick, "results": results });
+        std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default())
+            .expect("write bench-watch.json");
+        println!("\nwritten: {}", out.display());
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
     for tool in &tools {
         let r = results.entry(tool.name()).or_default();
         eprintln!("bench: {} · save → response", tool.name());
@@ -435,6 +454,16 @@ impl Running {
                 return Some(at);
             }
         }
+    }
+
+    /// The next hot event, if one is waiting.
+    fn try_event(&self) -> Option<(Instant, Value)> {
+        self.events.as_ref()?.try_recv().ok()
+    }
+
+    /// The next hot event within `timeout`.
+    fn next_event(&self, timeout: Duration) -> Option<(Instant, Value)> {
+        self.events.as_ref()?.recv_timeout(timeout).ok()
     }
 
     fn pid(&self) -> u32 {

@@ -40,6 +40,9 @@ const WORKING_SET: usize = 64;
 /// change: a change within its mtime's granularity (coarse on some filesystems: a kernel tick,
 /// or a second) of the previous listing leaves the mtime as it was.
 const SETTLED: Duration = Duration::from_secs(2);
+/// A full rotation is spread over at least this long: a small tree, which the budget would let
+/// hot check in full on every tick, is checked at this pace instead.
+const ROTATION_FLOOR: Duration = Duration::from_secs(1);
 /// How many files are checked between two reads of the CPU clock.
 const CLOCK_EVERY: usize = 32;
 
@@ -330,6 +333,10 @@ impl Poller {
     /// file was checked once.
     fn rotate(&mut self, tick_cpu: Duration, changed: &mut Vec<PathBuf>) {
         let budget = self.budget();
+        let files = self.files();
+        let cap = (files as f64 * self.interval.as_secs_f64() / ROTATION_FLOOR.as_secs_f64())
+            .ceil()
+            .max(CLOCK_EVERY as f64) as usize;
         let start = self
             .cursor
             .take()
@@ -373,7 +380,9 @@ impl Poller {
                         }
                     }
                     checked += 1;
-                    if checked % CLOCK_EVERY == 0 && thread_cpu().saturating_sub(tick_cpu) >= budget
+                    if checked >= cap
+                        || (checked % CLOCK_EVERY == 0
+                            && thread_cpu().saturating_sub(tick_cpu) >= budget)
                     {
                         self.cursor = Some(Cursor {
                             dir: path.clone(),
