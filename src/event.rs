@@ -23,8 +23,12 @@ pub enum Event {
     AppExited { app: AppId, outcome: Outcome },
     /// An app is ready to serve (see `[run] ready`), and how that is known.
     AppReady { app: AppId, via: ReadyVia },
-    /// A datagram on `NOTIFY_SOCKET` from process `pid` (the app or one of its children).
-    Notified { pid: u32, message: NotifyMessage },
+    /// A datagram on `NOTIFY_SOCKET` from process `sender` (the app or one of its children),
+    /// where the OS tells (Linux); `None` where it does not.
+    Notified {
+        sender: Option<u32>,
+        message: NotifyMessage,
+    },
     /// `hot` received SIGINT, SIGTERM or SIGHUP.
     Signalled(Signal),
     /// The watcher hit a problem it could not recover from by itself.

@@ -303,7 +303,10 @@ impl Smoke {
                 }
             };
             match event {
-                Event::Notified { pid, message } if message.ready && app.group.contains(pid) => {
+                // Without a sender (macOS, the BSDs) it can only be the one app.
+                Event::Notified { sender, message }
+                    if message.ready && sender.is_none_or(|pid| app.group.contains(pid)) =>
+                {
                     return Ok(Some(millis(app.started.elapsed())));
                 }
                 Event::AppExited { outcome, .. } => {

@@ -1,7 +1,7 @@
 //! Knowing when an app is ready, not just started: the systemd notify socket every app gets,
 //! and the TCP and HTTP probes for apps that do not speak it.
 
-use std::io::{self, IoSliceMut, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
@@ -12,18 +12,18 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::Duration;
 
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt::PassCred,
-};
-
 use crate::event::{AppId, Event, NotifyMessage, ReadyVia};
 
 /// The datagram socket whose path every app finds in `NOTIFY_SOCKET`.
 ///
-/// Messages are attributed by the sender's pid, which the kernel attaches (SO_PASSCRED), so an
-/// app cannot be mistaken for another even when two run at once.
+/// It lives in a directory of its own that only hot's user may enter (0700), so no other user
+/// can say READY=1. On Linux the kernel also attaches the sender's pid to each datagram
+/// (SO_PASSCRED), so a message is attributed to the app whose process group sent it, even when
+/// two apps run at once. macOS and the BSDs attach no pid to datagrams: there a message is taken
+/// as the newest app's (the one being started), which is right for every restart hot does.
 #[derive(Debug)]
 pub struct NotifySocket {
+    dir: PathBuf,
     path: PathBuf,
 }
 
@@ -33,15 +33,20 @@ const MAX_DATAGRAM: usize = 4096;
 impl NotifySocket {
     /// Binds the socket in the temp dir and forwards every message as `Event::Notified`.
     pub fn bind(events: Sender<Event>) -> io::Result<NotifySocket> {
-        let path = std::env::temp_dir().join(format!("hot-{}.notify", std::process::id()));
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("hot-{}", std::process::id()));
         // A leftover from an earlier hot with the same pid (the pid was reused).
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("notify");
         let socket = UnixDatagram::bind(&path)?;
-        setsockopt(&socket, PassCred, &true).map_err(io::Error::from)?;
+        #[cfg(linux_native)]
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::PassCred, &true)
+            .map_err(io::Error::from)?;
         thread::Builder::new()
             .name("notify".into())
             .spawn(move || receive(&socket, &events))?;
-        Ok(NotifySocket { path })
+        Ok(NotifySocket { dir, path })
     }
 
     /// The value for `NOTIFY_SOCKET`.
@@ -53,14 +58,18 @@ impl NotifySocket {
 impl Drop for NotifySocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
+/// Reads datagrams with the sender's pid attached by the kernel.
+#[cfg(linux_native)]
 fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
     let mut buf = [0u8; MAX_DATAGRAM];
     loop {
         let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
         let msg = match recvmsg::<UnixAddr>(
             socket.as_raw_fd(),
             &mut iov,
@@ -79,9 +88,34 @@ fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
                 _ => None,
             })
         });
+        // Without a sender the message cannot be attributed: ignore it.
         let Some(pid) = pid else { continue };
         let message = NotifyMessage::parse(&buf[..len]);
-        if events.send(Event::Notified { pid, message }).is_err() {
+        let sender = Some(pid);
+        if events.send(Event::Notified { sender, message }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads datagrams; the OS says nothing of who sent them.
+#[cfg(not(linux_native))]
+fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    loop {
+        let len = match socket.recv(&mut buf) {
+            Ok(len) => len,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let message = NotifyMessage::parse(&buf[..len]);
+        if events
+            .send(Event::Notified {
+                sender: None,
+                message,
+            })
+            .is_err()
+        {
             return;
         }
     }
@@ -130,7 +164,7 @@ pub fn probe(
                 // One probe connection: it waits in the queue until the app takes it (a
                 // connection per attempt would leave the app a pile of dead ones to accept).
                 let ready = match TcpStream::connect_timeout(addr, Duration::from_secs(1)) {
-                    Ok(_probe) => until(&gone, || queued(*listener) == Some(0)),
+                    Ok(probe) => taken(*listener, probe, &gone),
                     Err(_) => false,
                 };
                 (ready, ReadyVia::Tcp)
@@ -154,9 +188,44 @@ fn until(gone: &AtomicBool, mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// Whether the app took `probe` off the queue of `listener`, hot's copy of its socket: the
+/// queue is empty. Linux and FreeBSD show its length.
+#[cfg(any(linux_native, target_os = "freebsd"))]
+fn taken(listener: RawFd, _probe: TcpStream, gone: &AtomicBool) -> bool {
+    until(gone, || queued(listener) == Some(0))
+}
+
+/// macOS shows no accept queue (nor does Linux built `portable`, which runs this path): the
+/// app must take the probe connection and react to a request on it. Any answer, a close or a
+/// reset means it accepted; every HTTP server, and most other servers, do one of these.
+#[cfg(not(any(linux_native, target_os = "freebsd")))]
+fn taken(_listener: RawFd, mut probe: TcpStream, gone: &AtomicBool) -> bool {
+    if probe
+        .write_all(b"HEAD / HTTP/1.0\r\nUser-Agent: hot\r\n\r\n")
+        .is_err()
+    {
+        return !gone.load(Ordering::Relaxed);
+    }
+    let _ = probe.set_read_timeout(Some(PROBE_INTERVAL * 10));
+    let mut byte = [0u8; 1];
+    while !gone.load(Ordering::Relaxed) {
+        match probe.read(&mut byte) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Bytes, the end of the stream, or a reset: the app has the connection.
+            _ => return !gone.load(Ordering::Relaxed),
+        }
+    }
+    false
+}
+
 /// Connections waiting in a listening socket's accept queue (Linux: `tcpi_unacked` of a
 /// listening socket is its current backlog).
-#[cfg(target_os = "linux")]
+#[cfg(linux_native)]
 fn queued(listener: RawFd) -> Option<u32> {
     // SAFETY: tcp_info is plain old data; getsockopt writes at most `len` bytes into it.
     unsafe {
@@ -173,10 +242,22 @@ fn queued(listener: RawFd) -> Option<u32> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn queued(_listener: RawFd) -> Option<u32> {
-    // No portable way to see the queue: a successful connect has to do.
-    Some(0)
+/// FreeBSD: the complete-connection queue's length (SO_LISTENQLEN).
+#[cfg(target_os = "freebsd")]
+fn queued(listener: RawFd) -> Option<u32> {
+    // SAFETY: an int-sized option into an int; getsockopt writes at most `len` bytes.
+    unsafe {
+        let mut qlen: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            listener,
+            libc::SOL_SOCKET,
+            libc::SO_LISTENQLEN,
+            (&raw mut qlen).cast(),
+            &raw mut len,
+        );
+        (rc == 0).then(|| u32::try_from(qlen).unwrap_or(0))
+    }
 }
 
 /// One HTTP GET; the status code of the answer.

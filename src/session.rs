@@ -533,8 +533,8 @@ impl Session {
                 }
             }
             Event::AppReady { app, via } => self.ready(*app, *via),
-            Event::Notified { pid, message } => {
-                let app = self.app_of(*pid)?;
+            Event::Notified { sender, message } => {
+                let app = self.app_of(*sender)?;
                 if message.ready {
                     self.ready(app, ReadyVia::Notify);
                     return Some(Event::AppReady {
@@ -626,11 +626,18 @@ impl Session {
     }
 
     /// The app that `pid` belongs to: its leader, or a process in its group.
-    fn app_of(&self, pid: u32) -> Option<AppId> {
-        self.apps
-            .iter()
-            .find(|a| a.group.contains(pid))
-            .map(|a| a.id)
+    /// Without a sender (macOS, the BSDs): the newest app, which is the one being started
+    /// (an old app that is retiring has said READY=1 long ago).
+    fn app_of(&self, sender: Option<u32>) -> Option<AppId> {
+        match sender {
+            Some(pid) => self.apps.iter().find(|a| a.group.contains(pid)),
+            None => self
+                .apps
+                .iter()
+                .filter(|a| a.stopping.is_none())
+                .max_by_key(|a| a.id),
+        }
+        .map(|a| a.id)
     }
 
     /// The leader exited: kill whatever it left in its group, and stop guarding it.

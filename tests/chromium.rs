@@ -27,12 +27,11 @@ struct Browser {
 
 impl Browser {
     fn start() -> Option<Browser> {
-        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
-        {
-            eprintln!(
-                "\n*** SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER} \
-                 (Debian: apt-get install chromium chromium-driver; .ci/run installs them) ***\n"
-            );
+        if skip_without(
+            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
+            &format!("{CHROMIUM} or {CHROMEDRIVER}"),
+            "Debian: apt-get install chromium chromium-driver",
+        ) {
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")

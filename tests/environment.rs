@@ -4,23 +4,41 @@ use std::fs;
 
 use crate::support::*;
 
-/// Sets a sysctl for the life of the guard.
+/// Sets a sysctl for the life of the guard. A watchdog process restores it when the guard
+/// drops its pipe, or when this test process dies in any way (a SIGKILL included: the pipe
+/// closes with it), so a killed run never leaves the machine's watchers broken.
 struct Sysctl {
     path: &'static str,
     original: String,
+    watchdog: Option<std::process::ChildStdin>,
 }
 
 impl Sysctl {
     fn set(path: &'static str, value: &str) -> Option<Sysctl> {
-        let original = fs::read_to_string(path).ok()?;
+        let original = fs::read_to_string(path).ok()?.trim().to_owned();
+        let mut watchdog = std::process::Command::new("sh")
+            .args(["-c", "read _; printf '%s' \"$1\" > \"$0\"", path, &original])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let pipe = watchdog.stdin.take()?;
+        // Reap it in the background once it has restored the value.
+        std::thread::spawn(move || watchdog.wait());
         fs::write(path, value).ok()?;
-        Some(Sysctl { path, original })
+        Some(Sysctl {
+            path,
+            original,
+            watchdog: Some(pipe),
+        })
     }
 }
 
 impl Drop for Sysctl {
     fn drop(&mut self) {
-        let _ = fs::write(self.path, self.original.trim());
+        self.watchdog = None;
+        wait_until("the sysctl to be restored", || {
+            fs::read_to_string(self.path).is_ok_and(|v| v.trim() == self.original)
+        });
     }
 }
 

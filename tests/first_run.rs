@@ -40,12 +40,7 @@ fn have(tool: &str) -> bool {
             .arg("version")
             .output()
             .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!(
-            "\n\n*** SKIPPED: `{tool}` is not installed; this case needs it (see README) ***\n"
-        );
-    }
-    found
+    !skip_without(found, &format!("`{tool}`"), "see the README")
 }
 
 /// `hot ARGS` in `dir` to completion: (exit code, everything it printed).

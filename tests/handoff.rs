@@ -149,11 +149,11 @@ func main() {
 
 #[test]
 fn go_net_file_listener_server() {
-    if Command::new("go").arg("version").output().is_err() {
-        eprintln!(
-            "\n\n*** SKIPPED go_net_file_listener_server: `go` is not installed \
-             (apt-get install golang-go; .ci/run installs it) ***\n"
-        );
+    if skip_without(
+        Command::new("go").arg("version").output().is_ok(),
+        "`go`",
+        "apt-get install golang-go",
+    ) {
         return;
     }
     let project = Project::new();

@@ -1,6 +1,10 @@
 //! Integration tests: the real `hot` binary against real processes, sockets and files.
 //! Every wait is on an event (a `--json` line, a socket answering, a file appearing) under
 //! one generous deadline; no test asserts on a fixed sleep.
+//!
+//! They run on Linux (they read `/proc` to see what is left behind). The code paths macOS and
+//! the BSDs take are run here too: `cargo test --features portable`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

@@ -61,7 +61,7 @@ pub fn spawn(
     on_exit: impl FnOnce(Outcome) -> Event + Send + 'static,
 ) -> io::Result<(ProcessGroup, Vec<Box<dyn io::Read + Send>>)> {
     cmd.process_group(0);
-    #[cfg(target_os = "linux")]
+    #[cfg(linux_native)]
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
     // calls are sound in a multi-threaded parent. It calls prctl, getppid, dup2 and kill, all
@@ -69,7 +69,7 @@ pub fn spawn(
     // it allocates nothing and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
-            #[cfg(target_os = "linux")]
+            #[cfg(linux_native)]
             {
                 // Even `kill -9` of hot must not leave the app running.
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -122,7 +122,7 @@ fn reap(mut child: Child, events: Sender<Event>, on_exit: impl FnOnce(Outcome) -
 /// Makes `hot` the reaper of orphans among its descendants (Linux), so that a process that
 /// escaped its group with `setsid` and lost its parent is still `hot`'s to stop.
 pub fn become_subreaper() {
-    #[cfg(target_os = "linux")]
+    #[cfg(linux_native)]
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer and touches no memory.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
@@ -134,7 +134,7 @@ pub fn become_subreaper() {
 /// next app finds the port free and nothing is orphaned. `keep` are `hot`'s own children.
 pub fn clean_up_after(group: ProcessGroup, keep: &[u32]) {
     group.kill();
-    #[cfg(target_os = "linux")]
+    #[cfg(linux_native)]
     {
         use std::time::{Duration, Instant};
         // Members of the group die asynchronously; their setsid'd children are adopted as they
@@ -150,12 +150,12 @@ pub fn clean_up_after(group: ProcessGroup, keep: &[u32]) {
         }
         reap_adopted(keep);
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux_native))]
     let _ = keep;
 }
 
 /// Kills and reaps `hot`'s children that it did not start itself (adopted orphans).
-#[cfg(target_os = "linux")]
+#[cfg(linux_native)]
 pub fn reap_adopted(keep: &[u32]) {
     for pid in children().into_iter().filter(|p| !keep.contains(p)) {
         let pid = Pid::from_raw(pid as i32);
@@ -167,7 +167,7 @@ pub fn reap_adopted(keep: &[u32]) {
 }
 
 /// The direct children of this process, from /proc/self/task/*/children.
-#[cfg(target_os = "linux")]
+#[cfg(linux_native)]
 fn children() -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
@@ -183,5 +183,5 @@ fn children() -> Vec<u32> {
         .collect()
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux_native))]
 pub fn reap_adopted(_keep: &[u32]) {}

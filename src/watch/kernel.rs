@@ -4,7 +4,18 @@
 //! for IN_OPEN, which wakes the watcher whenever any process reads any watched file (a
 //! compiler reads them all on every build), and routes every `add_watch` through a round trip
 //! to its own thread, which made startup on 10k directories take seconds. Elsewhere (macOS
-//! FSEvents, BSD kqueue) notify is the right tool.
+//! FSEvents, BSD kqueue) notify is the right tool; Linux built with `--features portable` uses
+//! it too (through notify's inotify backend), so that this half is tested here.
+//!
+//! - FSEvents watches a whole tree with one stream (notify restarts the stream for every path
+//!   added), so on macOS each root is watched recursively, once, and what lies in pruned
+//!   directories is dropped by the filter. notify runs it with no latency and no deferral.
+//!   A rename arrives without saying which side it is: the path's existence decides. A
+//!   "must scan subdirectories" (events were dropped) counts as "anything may have changed".
+//! - kqueue needs an open descriptor per watched file and directory: the soft limit on open
+//!   files is raised to the hard limit at start, and running out falls back to polling with a
+//!   message that names the limit.
+//! - Neither reports a writer closing a file: every change counts as complete.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,18 +36,45 @@ pub enum Change {
     Overflow,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux_native)]
 pub use self::linux::{Kernel, Waker};
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux_native))]
 pub use self::other::{Kernel, Waker};
 
-/// Whether an error from adding a watch is a kernel limit (ENOSPC: too many watches; EMFILE:
-/// too many inotify instances) rather than a problem with the path.
-pub fn limit(e: &io::Error) -> Option<&'static str> {
+/// A kernel limit that adding a watch ran into, rather than a problem with the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// inotify: `fs.inotify.max_user_watches` (ENOSPC).
+    InotifyWatches,
+    /// inotify: `fs.inotify.max_user_instances` (EMFILE).
+    InotifyInstances,
+    /// kqueue: a descriptor per watched file, and none left (EMFILE).
+    OpenFiles,
+}
+
+pub fn limit(e: &io::Error) -> Option<Limit> {
     match e.raw_os_error() {
-        Some(libc::ENOSPC) => Some("max_user_watches"),
-        Some(libc::EMFILE) => Some("max_user_instances"),
+        Some(libc::ENOSPC) if cfg!(target_os = "linux") => Some(Limit::InotifyWatches),
+        Some(libc::EMFILE) if cfg!(target_os = "linux") => Some(Limit::InotifyInstances),
+        Some(libc::EMFILE | libc::ENFILE) => Some(Limit::OpenFiles),
         _ => None,
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: kqueue holds one per watched file.
+#[cfg(not(linux_native))]
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        // macOS refuses more than OPEN_MAX for the soft limit, whatever the hard one says.
+        let want = if cfg!(target_os = "macos") {
+            hard.min(10_240)
+        } else {
+            hard
+        };
+        if want > soft {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
     }
 }
 
@@ -48,7 +86,7 @@ fn vanished(e: &io::Error) -> bool {
     )
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux_native)]
 mod linux {
     use std::collections::HashMap;
     use std::ffi::OsString;
@@ -195,7 +233,7 @@ mod linux {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux_native))]
 mod other {
     use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 
@@ -209,6 +247,8 @@ mod other {
     pub struct Kernel {
         watcher: RecommendedWatcher,
         rx: Receiver<Msg>,
+        /// The trees FSEvents watches whole (macOS).
+        recursive: Vec<PathBuf>,
     }
 
     pub struct Waker {
@@ -232,12 +272,35 @@ mod other {
                 notify::Config::default(),
             )
             .map_err(to_io)?;
-            Ok((Kernel { watcher, rx }, Waker { tx }))
+            super::raise_open_files_limit();
+            Ok((
+                Kernel {
+                    watcher,
+                    rx,
+                    recursive: Vec::new(),
+                },
+                Waker { tx },
+            ))
         }
 
         pub fn add(&mut self, dir: &Path) -> io::Result<bool> {
-            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => Ok(true),
+            // FSEvents: one recursive stream per tree (see the module's doc).
+            let whole_tree = cfg!(target_os = "macos");
+            if whole_tree && self.recursive.iter().any(|r| dir.starts_with(r)) {
+                return Ok(true);
+            }
+            let mode = if whole_tree {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            match self.watcher.watch(dir, mode) {
+                Ok(()) => {
+                    if whole_tree {
+                        self.recursive.push(dir.to_path_buf());
+                    }
+                    Ok(true)
+                }
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => Ok(false),
                 Err(e) => Err(to_io(e)),
             }
@@ -259,22 +322,40 @@ mod other {
             if event.need_rescan() {
                 return Ok(Some(vec![Change::Overflow]));
             }
+            let appeared = |path| Change::Appeared {
+                path,
+                writing: false,
+            };
+            // A rename that does not say which side a path is on: whether it exists now does.
+            let either = |path: PathBuf| {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    appeared(path)
+                } else {
+                    Change::Gone(path)
+                }
+            };
+            let kind = event.kind;
             let changes = event
                 .paths
                 .into_iter()
-                .filter_map(|path| match event.kind {
+                .enumerate()
+                .filter_map(|(i, path)| match kind {
                     EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-                        Some(Change::Appeared {
-                            path,
-                            writing: false,
-                        })
+                        Some(appeared(path))
                     }
-                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_)) => {
-                        Some(Change::Gone(path))
-                    }
+                    // (from, to)
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => Some(if i == 0 {
+                        Change::Gone(path)
+                    } else {
+                        appeared(path)
+                    }),
+                    EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                    | EventKind::Remove(_) => Some(Change::Gone(path)),
+                    EventKind::Modify(ModifyKind::Name(_)) => Some(either(path)),
                     EventKind::Modify(ModifyKind::Metadata(_))
                     | EventKind::Access(_)
                     | EventKind::Other => None,
+                    // Content changes, complete as far as this backend can tell.
                     EventKind::Modify(_) | EventKind::Any => Some(Change::Modified {
                         path,
                         writing: false,

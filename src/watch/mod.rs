@@ -490,22 +490,30 @@ enum Native {
 
 impl Native {
     fn from_io(path: &Path, e: std::io::Error) -> Native {
+        let inotify = |sysctl: &str, what: &str| {
+            let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|_| "?".into());
+            format!(
+                "{what} (fs.inotify.{sysctl} = {current}): polling instead. To watch with \
+                 inotify, raise it: `sudo sysctl fs.inotify.{sysctl}=524288` (add the line \
+                 fs.inotify.{sysctl}=524288 to /etc/sysctl.conf to keep it)"
+            )
+        };
         match kernel::limit(&e) {
-            Some(sysctl) => {
-                let what = if sysctl == "max_user_watches" {
-                    "the inotify watch limit is reached"
-                } else {
-                    "too many inotify instances are open"
-                };
-                let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
-                    .map(|v| v.trim().to_owned())
-                    .unwrap_or_else(|_| "?".into());
-                Native::Limit(format!(
-                    "{what} (fs.inotify.{sysctl} = {current}): polling instead. To watch with \
-                     inotify, raise it: `sudo sysctl fs.inotify.{sysctl}=524288` (add the line \
-                     fs.inotify.{sysctl}=524288 to /etc/sysctl.conf to keep it)"
-                ))
-            }
+            Some(kernel::Limit::InotifyWatches) => Native::Limit(inotify(
+                "max_user_watches",
+                "the inotify watch limit is reached",
+            )),
+            Some(kernel::Limit::InotifyInstances) => Native::Limit(inotify(
+                "max_user_instances",
+                "too many inotify instances are open",
+            )),
+            Some(kernel::Limit::OpenFiles) => Native::Limit(format!(
+                "the watcher needs an open file per watched file and ran out ({e}): polling \
+                 instead. To watch natively, raise the limit (`ulimit -n`, or on FreeBSD \
+                 kern.maxfilesperproc) or exclude big directories"
+            )),
             None => Native::Failed(Error::Watch {
                 path: path.to_path_buf(),
                 message: e.to_string(),
@@ -562,7 +570,35 @@ fn silent_filesystem(path: &Path) -> Option<&'static str> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// The same on macOS and FreeBSD, where `statfs` names the filesystem type.
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+fn silent_filesystem(path: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs fills the zeroed struct for a valid NUL-terminated path.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    let name: Vec<u8> = buf
+        .f_fstypename
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    match name.as_slice() {
+        b"nfs" => Some("NFS"),
+        b"smbfs" | b"cifs" => Some("SMB/CIFS"),
+        b"afpfs" => Some("AFP"),
+        b"webdav" => Some("WebDAV"),
+        b"p9fs" | b"9p" => Some("9p (a VM share)"),
+        b"virtiofs" => Some("virtiofs (a VM share)"),
+        b"fusefs" | b"macfuse" | b"osxfuse" => Some("FUSE"),
+        _ => None,
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "freebsd")))]
 fn silent_filesystem(_path: &Path) -> Option<&'static str> {
     None
 }

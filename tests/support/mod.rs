@@ -185,7 +185,7 @@ impl Hot {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.env_remove("NO_COLOR").env("CI", "true");
+        clean_env(&mut cmd);
         // Start hot as a clean parent would: with only stdio open, whatever the test runner
         // inherited. Then any other fd its children hold is one hot leaked.
         // SAFETY: close_range and prctl are async-signal-safe system calls that touch only this
@@ -207,7 +207,7 @@ impl Hot {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.env_remove("NO_COLOR").env("CI", "true");
+        clean_env(&mut cmd);
         let transcript = Transcript {
             events_on_stdout: true,
             ..Transcript::default()
@@ -237,10 +237,11 @@ impl Hot {
     /// Runs `hot --json ARGS` on a pseudo-terminal (util-linux `script`), then `stty -a`, so a
     /// test can press keys and see that the terminal was restored. None without `script`.
     pub fn start_on_tty(project: &Project, args: &str) -> Option<Hot> {
-        if Command::new("script").arg("--version").output().is_err() {
-            eprintln!(
-                "\n\n*** SKIPPED: util-linux `script` is not installed; keyboard test needs a pty ***\n"
-            );
+        if skip_without(
+            Command::new("script").arg("--version").output().is_ok(),
+            "util-linux `script` (the keyboard test needs a pseudo-terminal)",
+            "apt-get install util-linux",
+        ) {
             return None;
         }
         let inner = format!(
@@ -544,4 +545,31 @@ pub fn get_until_or(addr: &str, deadline: Duration, pred: impl Fn(&str) -> bool)
         thread::park_timeout(Duration::from_millis(20));
     }
     false
+}
+
+/// Whether a test may go on without a tool it needs: it prints a loud SKIPPED line and returns
+/// false, except under `CI=true`, where a missing tool is a failure (`.ci/run` installs them
+/// all, so a missing one means the set-up broke).
+pub fn skip_without(found: bool, what: &str, how: &str) -> bool {
+    if found {
+        return false;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci,
+        "{what} is missing under CI=true ({how}); .ci/run installs it"
+    );
+    eprintln!("\n\n*** SKIPPED: {what} is missing ({how}) ***\n");
+    true
+}
+
+/// The environment of every hot a test starts: none of the developer's own `HOT_*` settings
+/// (a `HOT_BUILD_CMD` or `HOT_WATCH_DEBOUNCE_MS` would change what the test sees), plain output.
+fn clean_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HOT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env_remove("NO_COLOR").env("CI", "true");
 }
