@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +66,7 @@ impl Drop for NotifySocket {
 #[cfg(linux_native)]
 fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
+    use std::os::fd::AsRawFd;
     let mut buf = [0u8; MAX_DATAGRAM];
     loop {
         let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);

@@ -138,6 +138,10 @@ fn kill_9_during_a_build_leaves_no_build_behind() {
 }
 
 #[test]
+#[cfg_attr(
+    feature = "portable",
+    ignore = "a Linux guarantee: macOS and the BSDs have no child subreaper (README: Platforms)"
+)]
 fn a_grandchild_that_escapes_with_setsid_dies_at_every_app_stop() {
     let project = Project::python_app(AppOpts {
         env: vec![("APP_ESCAPE", "1")],

@@ -79,6 +79,7 @@ fn raise_open_files_limit() {
 }
 
 /// Errors that mean "nothing to watch here" rather than failure.
+#[cfg(linux_native)]
 fn vanished(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),

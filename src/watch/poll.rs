@@ -229,7 +229,7 @@ impl Poller {
             newest.select_nth_unstable_by(keep - 1, |a, b| b.0.cmp(&a.0));
             newest.truncate(keep);
         }
-        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        newest.sort_by_key(|n| std::cmp::Reverse(n.0));
         self.recent = newest.into_iter().map(|(_, p)| p).collect();
     }
 
@@ -696,7 +696,7 @@ mod tests {
         let target = dir.join("src/d7/f42.go");
         poller.recent.retain(|p| *p != target);
         std::fs::write(&target, "longer").expect("write");
-        assert_eq!(full_rotation(&mut poller), [target.clone()]);
+        assert_eq!(full_rotation(&mut poller), std::slice::from_ref(&target));
         assert_eq!(
             poller.recent.front(),
             Some(&target),
