@@ -613,19 +613,22 @@ impl Session {
         }
         let first = app.ready.is_empty();
         app.ready.push(via);
-        self.reporter.report(&Message::Ready {
+        let ready = Message::Ready {
             pid: app.group.pid(),
             ms: millis(app.started.elapsed()),
             via,
-        });
+        };
+        // Pages are told before the event is printed: whoever acts on the `ready` line (a
+        // script, a test opening /__hot/events) comes after the reload, never before it.
         if first {
             if let Some(proxy) = &self.proxy {
                 proxy.app_ready(self.css_only_change);
             }
         }
+        self.reporter.report(&ready);
     }
 
-    /// The app that `pid` belongs to: its leader, or a process in its group.
+    /// The app that `sender` belongs to: its leader, or a process in its group.
     /// Without a sender (macOS, the BSDs): the newest app, which is the one being started
     /// (an old app that is retiring has said READY=1 long ago).
     fn app_of(&self, sender: Option<u32>) -> Option<AppId> {

@@ -471,7 +471,7 @@ fn pages_hear_reload_after_ready_and_the_build_output_on_failure() {
     project.write("src/status", "broken\n");
     hot.wait("build_failed");
     let (name, data) = events.next();
-    assert_eq!(name, "build-failed");
+    assert_eq!(name, "build-failed", "{data}\n{}", hot.transcript());
     let output: Value = serde_json::from_str(&data).expect("json");
     assert!(
         output["output"]
