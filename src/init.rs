@@ -15,10 +15,23 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// What was detected, with what the template needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stack {
-    Go { gin: bool },
-    Rust { bin: String, note: Option<String> },
-    Node { main: String, build_script: bool },
-    Python { run: String, server: PythonServer },
+    Go {
+        gin: bool,
+    },
+    Rust {
+        bin: String,
+        note: Option<String>,
+        /// Where cargo puts what it builds, as `run.cmd` should name it.
+        target_dir: String,
+    },
+    Node {
+        main: String,
+        build_script: bool,
+    },
+    Python {
+        run: String,
+        server: PythonServer,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +56,11 @@ pub fn detect(root: &Path) -> Option<Project> {
         }
     } else if has("Cargo.toml") {
         let (bin, note) = rust_binary(&read("Cargo.toml"), root);
-        Stack::Rust { bin, note }
+        Stack::Rust {
+            bin,
+            note,
+            target_dir: cargo_target_dir(root),
+        }
     } else if has("package.json") {
         let pkg: serde_json::Value =
             serde_json::from_str(&read("package.json")).unwrap_or_default();
@@ -115,6 +132,36 @@ fn rust_binary(manifest: &str, root: &Path) -> (String, Option<String>) {
     (chosen, note)
 }
 
+/// cargo's target directory for the project in `root`, as cargo itself reports it (so a
+/// `CARGO_TARGET_DIR`, a `build.target-dir` in `.cargo/config.toml` or a workspace's shared
+/// `target/` are all honoured): `./target` style when it is inside the project, absolute when
+/// not. `./target` if cargo cannot say.
+fn cargo_target_dir(root: &Path) -> String {
+    let reported = std::process::Command::new("cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["target_directory"].as_str().map(std::path::PathBuf::from));
+    let Some(dir) = reported else {
+        return "./target".to_owned();
+    };
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    match dir.strip_prefix(&root) {
+        Ok(rel) => format!("./{}", rel.display()),
+        Err(_) => dir.display().to_string(),
+    }
+}
+
 fn python_command(root: &Path, deps: &str) -> (String, PythonServer) {
     let module = ["app", "main", "server", "wsgi", "asgi"]
         .into_iter()
@@ -172,10 +219,12 @@ impl Project {
                 Some("go build -o ./tmp/app ."),
                 "./tmp/app".to_owned(),
             ),
-            Stack::Rust { bin, .. } => (
+            Stack::Rust {
+                bin, target_dir, ..
+            } => (
                 "include_ext = [\"rs\", \"toml\", \"html\"]\nexclude = [\"target\"]",
                 Some("cargo build"),
-                format!("./target/debug/{bin}"),
+                format!("{target_dir}/debug/{bin}"),
             ),
             Stack::Node { main, build_script } => (
                 "include_ext = [\"js\", \"mjs\", \"cjs\", \"ts\", \"json\", \"html\"]\nexclude = [\"node_modules\", \"dist\"]",
@@ -403,14 +452,18 @@ mod tests {
             ("Cargo.toml", "[package]\nname = \"web\"\n"),
             ("src/main.rs", ""),
         ]);
-        assert_eq!(loads(&dir).run.expect("run").program, "./target/debug/web");
+        // Where cargo builds depends on the environment (CARGO_TARGET_DIR); the name does not.
+        assert_eq!(
+            loads(&dir).run.expect("run").program,
+            format!("{}/debug/web", cargo_target_dir(&dir))
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let dir = project(&[(
             "Cargo.toml",
             "[package]\nname = \"ws\"\n[[bin]]\nname = \"a\"\n[[bin]]\nname = \"b\"\n",
         )]);
         match detect(&dir).expect("rust").stack {
-            Stack::Rust { bin, note } => {
+            Stack::Rust { bin, note, .. } => {
                 assert_eq!(bin, "a");
                 assert!(note.expect("note").contains("a, b"));
             }

@@ -73,6 +73,31 @@ fn init_then_once_rust() {
     init_then_once("rust");
 }
 
+/// A shared cargo target directory (`CARGO_TARGET_DIR`): `hot init` asks cargo where the
+/// binary will be, and `hot --once` finds it there.
+#[test]
+fn init_then_once_rust_with_a_shared_target_dir() {
+    let project = sample("rust");
+    let shared = Project::new();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hot"));
+        cmd.args(args)
+            .current_dir(&project.dir)
+            .env("CARGO_TARGET_DIR", &shared.dir);
+        let mut hot = Hot::spawn(cmd);
+        let status = hot.wait_exit();
+        (status.code().unwrap_or(-1), hot.transcript())
+    };
+    let (code, output) = run(&["init"]);
+    assert_eq!(code, 0, "{output}");
+    let config = project.read(".hot.toml");
+    let expected = format!("cmd = \"{}/debug/hot-sample\"", shared.dir.display());
+    assert!(config.contains(&expected), "{expected} in:\n{config}");
+    let (code, output) = run(&["--once", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(shared.path("debug/hot-sample").is_file());
+}
+
 #[test]
 fn init_then_once_go() {
     if have("go") {

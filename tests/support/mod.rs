@@ -565,9 +565,13 @@ pub fn skip_without(found: bool, what: &str, how: &str) -> bool {
 
 /// The environment of every hot a test starts: none of the developer's own `HOT_*` settings
 /// (a `HOT_BUILD_CMD` or `HOT_WATCH_DEBOUNCE_MS` would change what the test sees), plain output.
-fn clean_env(cmd: &mut Command) {
+/// A test's own settings on `cmd` stay. `CARGO_TARGET_DIR` goes too: a shared target directory
+/// (common among Rust developers) would move the samples' binaries away from their projects.
+pub fn clean_env(cmd: &mut Command) {
+    let own: Vec<std::ffi::OsString> = cmd.get_envs().map(|(k, _)| k.to_owned()).collect();
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HOT_") {
+        let developers = key.to_string_lossy().starts_with("HOT_") || key == "CARGO_TARGET_DIR";
+        if developers && !own.contains(&key) {
             cmd.env_remove(&key);
         }
     }
