@@ -756,25 +756,12 @@ impl Resolver<'_> {
                     self.path.display()
                 )));
             }
+            // A path that does not exist yet is not an error: the watcher says so and picks it
+            // up once it appears (a generated directory, a checkout of another branch).
             Some(ps) => ps
                 .into_iter()
-                .map(|p| {
-                    let abs = self.root.join(p.get_ref());
-                    if abs.exists() {
-                        Ok(abs)
-                    } else {
-                        Err(self.error(
-                            p.span(),
-                            "watch.paths",
-                            format!(
-                                "{:?} does not exist (relative to {})",
-                                p.get_ref(),
-                                self.root.display()
-                            ),
-                        ))
-                    }
-                })
-                .collect::<Result<_, _>>()?,
+                .map(|p| self.root.join(p.into_inner()))
+                .collect(),
         };
         let include_ext = w
             .include_ext

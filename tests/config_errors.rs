@@ -64,12 +64,32 @@ fn toml_syntax_error() {
     fails_with("[run]\ncmd = \"x\n", &[".hot.toml:2:"]);
 }
 
+/// A watched path that does not exist yet is a warning, and is watched once it appears.
 #[test]
-fn missing_watch_path() {
-    fails_with(
-        "[run]\ncmd = \"x\"\n[watch]\npaths = [\"nope\"]\n",
-        &[".hot.toml:4:10", "watch.paths", "does not exist"],
+fn missing_watch_path_is_watched_once_it_appears() {
+    let project = Project::python_app(AppOpts {
+        watch: "paths = [\"src\", \"gen\"]",
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    let warning = hot.wait("warning");
+    let message = warning["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`watch.paths`: \"gen\" does not exist yet"),
+        "{message}"
     );
+    hot.wait("start");
+    project.write("gen/api.go", "package gen\n");
+    let change = hot.wait("change");
+    assert_eq!(
+        change["paths"],
+        serde_json::json!(["gen/api.go"]),
+        "{}",
+        hot.transcript()
+    );
+    project.write("gen/api.go", "package gen // 2\n");
+    let change = hot.wait("change");
+    assert_eq!(change["paths"], serde_json::json!(["gen/api.go"]));
 }
 
 #[test]

@@ -85,7 +85,25 @@ impl Watcher {
         let filter = Filter::new(config, root, tmp_dir);
         let contents = SharedContents::default();
         let since = std::time::SystemTime::now();
-        let watcher = Watcher::watch(config, root, &filter, config_file, &contents, events)?;
+        let mut watcher = Watcher::watch(config, root, &filter, config_file, &contents, events)?;
+        let missing: Vec<String> = config
+            .paths
+            .iter()
+            .filter(|p| !p.exists())
+            .map(|p| format!("{:?}", relative(p, root).display().to_string()))
+            .collect();
+        if !missing.is_empty() {
+            let warning = format!(
+                "`watch.paths`: {} {} not exist yet; watching for {} to appear",
+                missing.join(", "),
+                if missing.len() == 1 { "does" } else { "do" },
+                if missing.len() == 1 { "it" } else { "them" },
+            );
+            watcher.warning = Some(match watcher.warning.take() {
+                Some(other) => format!("{other}\n{warning}"),
+                None => warning,
+            });
+        }
         // Every file gets its fingerprint: as many as fit in a short wait now (a small project:
         // all of them, before `watching`), the rest right after, in the background.
         let mut files = files(config.paths.clone(), filter, config.gitignore);
