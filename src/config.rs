@@ -74,6 +74,7 @@ pub struct WatchSection {
     pub include_ext: Option<Vec<String>>,
     pub include: Option<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<Spanned<String>>>,
+    pub exclude_regex: Option<Vec<Spanned<String>>>,
     pub gitignore: Option<bool>,
     pub debounce_ms: Option<u64>,
     pub poll: Option<bool>,
@@ -230,6 +231,9 @@ pub struct WatchConfig {
     pub include_ext: Vec<String>,
     pub include: Option<GlobSet>,
     pub exclude: GlobSet,
+    /// Regular expressions matched against the path relative to the project (air's
+    /// `exclude_regex`, e.g. `_test\.go$`); `None` when there are none.
+    pub exclude_regex: Option<regex::RegexSet>,
     pub gitignore: bool,
     pub debounce: Duration,
     pub backend: WatchBackend,
@@ -304,6 +308,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("watch.include_ext", Kind::List),
     ("watch.include", Kind::List),
     ("watch.exclude", Kind::List),
+    ("watch.exclude_regex", Kind::List),
     ("watch.gitignore", Kind::Bool),
     ("watch.debounce_ms", Kind::Int),
     ("watch.poll", Kind::Bool),
@@ -424,6 +429,7 @@ impl ConfigFile {
                 include_ext: top.watch.include_ext.or(self.watch.include_ext),
                 include: top.watch.include.or(self.watch.include),
                 exclude: top.watch.exclude.or(self.watch.exclude),
+                exclude_regex: top.watch.exclude_regex.or(self.watch.exclude_regex),
                 gitignore: top.watch.gitignore.or(self.watch.gitignore),
                 debounce_ms: top.watch.debounce_ms.or(self.watch.debounce_ms),
                 poll: top.watch.poll.or(self.watch.poll),
@@ -775,6 +781,7 @@ impl Resolver<'_> {
             _ => None,
         };
         let exclude = self.globs(&w.exclude.unwrap_or_default(), "watch.exclude")?;
+        let exclude_regex = self.regexes(&w.exclude_regex.unwrap_or_default())?;
         let debounce = w
             .debounce_ms
             .map_or(DEFAULT_DEBOUNCE, Duration::from_millis);
@@ -792,10 +799,43 @@ impl Resolver<'_> {
             include_ext,
             include,
             exclude,
+            exclude_regex,
             gitignore: w.gitignore.unwrap_or(true),
             debounce,
             backend,
         })
+    }
+
+    fn regexes(&self, patterns: &[Spanned<String>]) -> Result<Option<regex::RegexSet>, Error> {
+        for p in patterns {
+            regex::Regex::new(p.get_ref()).map_err(|e| {
+                let why = match e {
+                    regex::Error::Syntax(text) => text
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid syntax")
+                        .trim_start_matches("error: ")
+                        .to_owned(),
+                    other => other.to_string(),
+                };
+                self.error(
+                    p.span(),
+                    "watch.exclude_regex",
+                    format!("bad regular expression {:?}: {why}", p.get_ref()),
+                )
+            })?;
+        }
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        regex::RegexSet::new(patterns.iter().map(|p| p.get_ref()))
+            .map(Some)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "{}: `watch.exclude_regex`: {e}",
+                    self.path.display()
+                ))
+            })
     }
 
     fn globs(&self, globs: &[Spanned<String>], key: &str) -> Result<GlobSet, Error> {
@@ -1063,6 +1103,21 @@ mod tests {
             }) => (line, column, key, message),
             other => panic!("expected a config error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn exclude_regex_matches_relative_paths_and_bad_ones_name_the_line() {
+        let c = load("[run]\ncmd = \"x\"\n[watch]\nexclude_regex = [\"_templ\\\\.go$\", \"^gen/\"]\n")
+            .expect("valid");
+        let set = c.watch.exclude_regex.expect("regexes");
+        assert!(set.is_match("views/home_templ.go"));
+        assert!(set.is_match("gen/api.go"));
+        assert!(!set.is_match("views/home.templ"));
+        let (line, _, key, message) =
+            config_error("[run]\ncmd = \"x\"\n[watch]\nexclude_regex = [\"ok\", \"a(b\"]\n");
+        assert_eq!(line, 4);
+        assert_eq!(key.as_deref(), Some("watch.exclude_regex"));
+        assert!(message.contains("bad regular expression \"a(b\""), "{message}");
     }
 
     #[test]

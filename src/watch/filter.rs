@@ -22,6 +22,7 @@ pub struct Filter {
     include_ext: Vec<String>,
     include: Option<GlobSet>,
     exclude: GlobSet,
+    exclude_regex: Option<regex::RegexSet>,
     /// `None` when `gitignore = false`.
     ignores: Option<IgnoreRules>,
 }
@@ -42,6 +43,7 @@ impl Filter {
             include_ext: config.include_ext.clone(),
             include: config.include.clone(),
             exclude: config.exclude.clone(),
+            exclude_regex: config.exclude_regex.clone(),
             ignores: config.gitignore.then(IgnoreRules::default),
         };
         if let Some(ignores) = &mut filter.ignores {
@@ -137,10 +139,15 @@ impl Filter {
     /// `exclude` globs match the path or any of its parent directories, so `vendor` or
     /// `vendor/**` both exclude everything below vendor/.
     fn excluded(&self, path: &Path) -> bool {
+        let rel = self.relative(path);
+        if let Some(set) = &self.exclude_regex {
+            if set.is_match(&rel.to_string_lossy()) {
+                return true;
+            }
+        }
         if self.exclude.is_empty() {
             return false;
         }
-        let rel = self.relative(path);
         rel.ancestors()
             .filter(|a| !a.as_os_str().is_empty())
             .any(|a| self.exclude.is_match(a))
@@ -233,6 +240,7 @@ mod tests {
             include_ext: include_ext.iter().map(|s| s.to_string()).collect(),
             include: None,
             exclude: globs(exclude),
+            exclude_regex: None,
             gitignore: false,
             debounce: Duration::ZERO,
             backend: WatchBackend::Native,
@@ -288,6 +296,7 @@ mod tests {
             include_ext: vec![],
             include: None,
             exclude: GlobSet::empty(),
+            exclude_regex: None,
             gitignore: true,
             debounce: Duration::ZERO,
             backend: WatchBackend::Native,

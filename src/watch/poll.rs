@@ -598,6 +598,7 @@ mod tests {
             include_ext: vec![],
             include: None,
             exclude: globset::GlobSet::empty(),
+            exclude_regex: None,
             gitignore: false,
             debounce: Duration::ZERO,
             backend: WatchBackend::Poll(Duration::from_secs(1)),
