@@ -1107,8 +1107,9 @@ mod tests {
 
     #[test]
     fn exclude_regex_matches_relative_paths_and_bad_ones_name_the_line() {
-        let c = load("[run]\ncmd = \"x\"\n[watch]\nexclude_regex = [\"_templ\\\\.go$\", \"^gen/\"]\n")
-            .expect("valid");
+        let c =
+            load("[run]\ncmd = \"x\"\n[watch]\nexclude_regex = [\"_templ\\\\.go$\", \"^gen/\"]\n")
+                .expect("valid");
         let set = c.watch.exclude_regex.expect("regexes");
         assert!(set.is_match("views/home_templ.go"));
         assert!(set.is_match("gen/api.go"));
@@ -1117,7 +1118,10 @@ mod tests {
             config_error("[run]\ncmd = \"x\"\n[watch]\nexclude_regex = [\"ok\", \"a(b\"]\n");
         assert_eq!(line, 4);
         assert_eq!(key.as_deref(), Some("watch.exclude_regex"));
-        assert!(message.contains("bad regular expression \"a(b\""), "{message}");
+        assert!(
+            message.contains("bad regular expression \"a(b\""),
+            "{message}"
+        );
     }
 
     #[test]

@@ -357,7 +357,7 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
         let translation = air::translate(&source, &air_file, root)?;
         let mut steps = String::new();
         if !translation.dropped.is_empty() {
-            steps.push_str("These .air.toml settings have no hot equivalent and were left out:\n");
+            steps.push_str("These .air.toml settings were not translated:\n");
             for d in &translation.dropped {
                 let _ = writeln!(steps, "  - {d}");
             }
@@ -387,7 +387,9 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
         )
     };
     if request.stdout {
+        // The config alone on stdout (to redirect or pipe); what was left out, on stderr.
         print!("{text}");
+        eprintln!("{steps}");
         return Ok(0);
     }
     std::fs::write(&target, &text)

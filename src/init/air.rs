@@ -13,44 +13,63 @@ use crate::error::Error;
 
 use super::DEFAULT_LISTEN;
 
-/// air's own default debounce: present in every `air init` file, so not a user's choice.
+/// air's defaults (`runner/config.go`, `defaultConfig`). air merges a file over them, and a
+/// setting left empty, zero or false in the file keeps the default.
+const AIR_CMD: &str = "go build -o ./tmp/main .";
+const AIR_BIN: &str = "./tmp/main";
+const AIR_INCLUDE_EXT: &[&str] = &["go", "tpl", "tmpl", "html"];
+const AIR_EXCLUDE_DIR: &[&str] = &["assets", "tmp", "vendor", "testdata"];
+const AIR_EXCLUDE_REGEX: &[&str] = &["_test.go"];
 const AIR_DEFAULT_DELAY_MS: i64 = 1000;
+/// air's own minimum polling interval.
+const AIR_MIN_POLL_MS: i64 = 500;
 
-/// Top-level keys and sections handled below (others are listed as dropped).
-const HANDLED_TOP: &[&str] = &[
-    "root",
-    "tmp_dir",
-    "testdata_dir",
-    "env_files",
-    "build",
-    "screen",
-];
-
-/// `[build]` keys handled below.
-const HANDLED_BUILD: &[&str] = &[
-    "cmd",
-    "pre_cmd",
-    "bin",
-    "full_bin",
-    "entrypoint",
-    "args_bin",
-    "include_ext",
-    "include_dir",
-    "include_file",
-    "exclude_dir",
-    "exclude_file",
-    "exclude_regex",
-    "delay",
-    "kill_delay",
-    "send_interrupt",
-    "poll",
-    "poll_interval",
+/// Every setting air knows, by table ("" for the top level).
+const AIR_KEYS: &[(&str, &[&str])] = &[
+    ("", &["root", "tmp_dir", "testdata_dir", "env_files"]),
+    (
+        "build",
+        &[
+            "pre_cmd",
+            "cmd",
+            "post_cmd",
+            "bin",
+            "entrypoint",
+            "full_bin",
+            "args_bin",
+            "log",
+            "include_ext",
+            "exclude_dir",
+            "include_dir",
+            "exclude_file",
+            "include_file",
+            "exclude_regex",
+            "exclude_unchanged",
+            "follow_symlink",
+            "poll",
+            "poll_interval",
+            "delay",
+            "stop_on_error",
+            "send_interrupt",
+            "kill_delay",
+            "rerun",
+            "rerun_delay",
+        ],
+    ),
+    ("log", &["time", "main_only", "silent"]),
+    ("color", &["main", "watcher", "build", "runner", "app"]),
+    ("misc", &["clean_on_exit"]),
+    ("screen", &["clear_on_rebuild", "keep_scroll"]),
+    (
+        "proxy",
+        &["enabled", "proxy_port", "app_port", "app_start_timeout"],
+    ),
 ];
 
 #[derive(Debug, Default)]
 pub struct Translation {
     pub toml: String,
-    /// `section.key = value` settings hot has no equivalent for.
+    /// Settings that change what air does and have no equivalent in hot (or are not air's).
     pub dropped: Vec<String>,
     pub notes: Vec<String>,
 }
@@ -60,30 +79,39 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         .parse()
         .map_err(|e: toml::de::Error| toml_error(path, source, &e))?;
     let mut t = Translation::default();
+    check_keys(&air, &mut t);
     let empty = Table::new();
     let section = |name: &str| air.get(name).and_then(Value::as_table).unwrap_or(&empty);
     let build = section("build");
+    let proxy = section("proxy");
 
     let watch = watch_lines(&air, build, &mut t);
 
+    // The build: pre_cmd, then cmd (air's default when the file leaves it out).
     let mut build_lines = Vec::new();
-    if let Some(cmd) = build.get("cmd").and_then(Value::as_str) {
-        // pre_cmd runs before every build in air: the same as chaining it in front.
-        let pre = strings(build.get("pre_cmd"));
-        let full = pre
-            .iter()
-            .map(String::as_str)
-            .chain([cmd])
-            .collect::<Vec<_>>()
-            .join(" && ");
-        build_lines.push(format!("cmd = {full:?}"));
-    }
-    let tmp_dir = air.get("tmp_dir").and_then(Value::as_str).unwrap_or("tmp");
+    let cmd = build
+        .get("cmd")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or(AIR_CMD);
+    let cmd = unix_command(cmd, "build.cmd", &mut t);
+    let full = strings(build.get("pre_cmd"))
+        .iter()
+        .map(|c| unix_command(c, "build.pre_cmd", &mut t))
+        .chain([cmd])
+        .collect::<Vec<_>>()
+        .join(" && ");
+    build_lines.push(format!("cmd = {full:?}"));
+    let tmp_dir = air
+        .get("tmp_dir")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+        .unwrap_or("tmp");
     if tmp_dir != "tmp" {
         build_lines.push(format!("tmp_dir = {tmp_dir:?}"));
     }
 
-    let run = run_lines(&air, build);
+    let run = run_lines(&air, build, &mut t);
     let mut ui = Vec::new();
     if section("screen")
         .get("clear_on_rebuild")
@@ -93,33 +121,54 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         ui.push("clear_on_rebuild = true".to_owned());
     }
 
-    // Everything else air knows, and what becomes of it.
-    for (key, value) in build {
-        if !HANDLED_BUILD.contains(&key.as_str()) && !is_off(value) {
-            t.dropped
-                .push(format!("build.{key} = {value}{}", explain(key)));
-        }
+    // What changes behaviour and has no equivalent. Settings equal to air's defaults, and the
+    // ones that only change air's own output ([log], [color], build.log, screen.keep_scroll,
+    // misc.clean_on_exit), are not worth a line.
+    if let Some(post) = build.get("post_cmd").filter(|v| !is_off(v)) {
+        t.dropped.push(format!(
+            "build.post_cmd = {post} (hot runs nothing after it exits: run it yourself)"
+        ));
     }
-    for (key, value) in section("screen") {
-        if key != "clear_on_rebuild" && !is_off(value) {
-            t.dropped.push(format!("screen.{key} = {value}"));
-        }
+    if build.get("stop_on_error").and_then(Value::as_bool) == Some(true) {
+        t.dropped.push(
+            "build.stop_on_error = true (hot keeps the old app serving when a build fails, and \
+             shows the build's output to the browser)"
+                .into(),
+        );
     }
-    for (name, value) in &air {
-        if HANDLED_TOP.contains(&name.as_str()) {
-            continue;
-        }
-        match value {
-            Value::Table(table) => {
-                for (key, v) in table.iter().filter(|(_, v)| !is_off(v)) {
-                    t.dropped
-                        .push(format!("{name}.{key} = {v}{}", explain(key)));
-                }
+    if build.get("follow_symlink").and_then(Value::as_bool) == Some(true) {
+        t.dropped.push(
+            "build.follow_symlink = true (hot does not follow symlinked directories: list them \
+             in watch.paths)"
+                .into(),
+        );
+    }
+
+    let mut browser = Vec::new();
+    let listen = if proxy.get("enabled").and_then(Value::as_bool) == Some(true) {
+        let proxy_port = int(proxy.get("proxy_port")).filter(|p| *p > 0);
+        let app_port = int(proxy.get("app_port")).filter(|p| *p > 0);
+        match (proxy_port, app_port) {
+            (Some(proxy_port), Some(app_port)) => {
+                browser.push(format!("app_port = {app_port}"));
+                browser.push("reload = true".into());
+                t.notes.push(format!(
+                    "[proxy]: hot answers on {proxy_port} and passes requests to the app on \
+                     {app_port}, reloading open pages after every restart, as air's proxy does"
+                ));
+                Some(format!("127.0.0.1:{proxy_port}"))
             }
-            other if !is_off(other) => t.dropped.push(format!("{name} = {other}")),
-            _ => {}
+            _ => {
+                t.dropped.push(
+                    "[proxy] enabled without both proxy_port and app_port (air needs both too)"
+                        .into(),
+                );
+                None
+            }
         }
-    }
+    } else {
+        None
+    };
 
     let mut out = String::new();
     let _ = writeln!(
@@ -127,7 +176,12 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         "# .hot.toml translated from {} by `hot init`. Every key: .hot.toml.example.\n",
         path.display()
     );
-    if app_takes_socket(root) {
+    if let Some(addr) = listen {
+        let _ = writeln!(
+            out,
+            "# hot's proxy answers here; the app keeps its own port ([browser] app_port).\nlisten = [{addr:?}]\n"
+        );
+    } else if app_takes_socket(root) {
         let _ = writeln!(
             out,
             "# The app takes its socket from hot (fd 3), so restarts refuse no connection.\nlisten = [\"{DEFAULT_LISTEN}\"]\n"
@@ -148,6 +202,7 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         ("watch", &watch),
         ("build", &build_lines),
         ("run", &run),
+        ("browser", &browser),
         ("ui", &ui),
     ] {
         if !lines.is_empty() {
@@ -158,75 +213,184 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
     Ok(t)
 }
 
+/// Names settings air does not know (a typo is a setting silently ignored by air, and a user
+/// who thinks it is on), with the closest real one.
+fn check_keys(air: &Table, t: &mut Translation) {
+    let known = |table: &str| {
+        AIR_KEYS
+            .iter()
+            .find(|(name, _)| *name == table)
+            .map(|(_, keys)| *keys)
+    };
+    let tables: Vec<&str> = AIR_KEYS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !n.is_empty())
+        .collect();
+    for (name, value) in air {
+        match value {
+            Value::Table(table) => {
+                let Some(keys) = known(name) else {
+                    t.dropped.push(format!(
+                        "[{name}] is not an air table{}",
+                        suggest(name, &tables)
+                    ));
+                    continue;
+                };
+                for key in table.keys() {
+                    if !keys.contains(&key.as_str()) {
+                        t.dropped.push(format!(
+                            "`{name}.{key}` is not an air setting{}",
+                            suggest(key, keys)
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let top = known("").unwrap_or_default();
+                if !top.contains(&name.as_str()) {
+                    t.dropped.push(format!(
+                        "`{name}` is not an air setting{}",
+                        suggest(name, top)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// "; did you mean `x`?" for the closest of `candidates` that is close: a few letters apart,
+/// or sharing the first word (`tmp_folder` → `tmp_dir`).
+fn suggest(word: &str, candidates: &[&str]) -> String {
+    let first = |w: &str| w.split('_').next().unwrap_or(w).to_owned();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 3 || first(c) == first(word))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// A command written for Windows' `cmd.exe` will not run here: say so, and use the Unix form
+/// where it is plain (`cmd /c X` → `X`, backslashes → slashes).
+fn unix_command(cmd: &str, key: &str, t: &mut Translation) -> String {
+    let lower = cmd.to_ascii_lowercase();
+    let stripped = ["cmd /c ", "cmd.exe /c ", "cmd /C "].iter().find_map(|p| {
+        lower
+            .starts_with(&p.to_ascii_lowercase())
+            .then(|| &cmd[p.len()..])
+    });
+    let windows = stripped.is_some() || cmd.contains('\\') || lower.contains(".exe");
+    if !windows {
+        return cmd.to_owned();
+    }
+    let unix = stripped.unwrap_or(cmd).replace('\\', "/");
+    t.notes.push(format!(
+        "`{key}` = {cmd:?} is written for Windows and will not run here: translated as {unix:?}; \
+         check it (a Unix binary needs no .exe)"
+    ));
+    unix
+}
+
 fn watch_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
     let mut watch = Vec::new();
-    let root_dir = air.get("root").and_then(Value::as_str).unwrap_or(".");
+    let root_dir = match air.get("root").and_then(Value::as_str) {
+        None | Some("") => ".",
+        Some(abs) if abs.starts_with('/') => {
+            // A path inside a container (`/app` in a Dockerfile's WORKDIR): here, the project.
+            t.notes.push(format!(
+                "root = {abs:?} is an absolute path (inside a container?): translated as the \
+                 directory of the .air.toml, where hot runs"
+            ));
+            "."
+        }
+        Some(dir) => dir.trim_end_matches('/'),
+    };
     let include_dirs = strings(build.get("include_dir"));
+    let include_files = strings(build.get("include_file"));
     if !include_dirs.is_empty() {
-        let dirs: Vec<String> = include_dirs.iter().map(|d| join(root_dir, d)).collect();
-        watch.push(format!("paths = {}", list(&dirs)));
+        let mut paths: Vec<String> = include_dirs.iter().map(|d| join(root_dir, d)).collect();
+        // air watches an include_file wherever it is; hot watches only under `paths`.
+        for file in &include_files {
+            let file = join(root_dir, file);
+            if !paths.iter().any(|p| Path::new(&file).starts_with(p)) {
+                paths.push(file);
+            }
+        }
+        watch.push(format!("paths = {}", list(&paths)));
     } else if root_dir != "." {
         watch.push(format!("paths = [{root_dir:?}]"));
     }
-    let exts = strings(build.get("include_ext"));
-    if !exts.is_empty() {
-        watch.push(format!("include_ext = {}", list(&exts)));
-    }
-    let include_files = strings(build.get("include_file"));
+    let exts = non_empty_or(strings(build.get("include_ext")), AIR_INCLUDE_EXT);
+    watch.push(format!("include_ext = {}", list(&exts)));
     if !include_files.is_empty() {
         watch.push(format!("include = {}", list(&include_files)));
     }
-    let mut exclude: Vec<String> = strings(build.get("exclude_dir"));
+    let mut exclude = non_empty_or(strings(build.get("exclude_dir")), AIR_EXCLUDE_DIR);
     exclude.extend(strings(build.get("exclude_file")));
-    if let Some(testdata) = air.get("testdata_dir").and_then(Value::as_str) {
+    if let Some(testdata) = air
+        .get("testdata_dir")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
         if !exclude.iter().any(|e| e == testdata) {
             exclude.push(testdata.to_owned());
         }
     }
-    for regex in strings(build.get("exclude_regex")) {
-        match regex_to_glob(&regex) {
-            Some(glob) => exclude.push(glob),
-            None => t.dropped.push(format!(
-                "build.exclude_regex {regex:?} (not expressible as a glob; add an exclude glob by hand)"
-            )),
-        }
-    }
     // hot never watches its tmp dir; listing it again would only be noise.
     let tmp_dir = air.get("tmp_dir").and_then(Value::as_str).unwrap_or("tmp");
-    exclude.retain(|e| e != tmp_dir);
+    exclude.retain(|e| e != tmp_dir && e != "tmp");
     if !exclude.is_empty() {
         watch.push(format!("exclude = {}", list(&exclude)));
     }
+    let regexes = non_empty_or(strings(build.get("exclude_regex")), AIR_EXCLUDE_REGEX);
+    watch.push(format!("exclude_regex = {}", list(&regexes)));
     match int(build.get("delay")) {
-        Some(ms) if ms != AIR_DEFAULT_DELAY_MS => {
+        Some(ms) if ms > 0 && ms != AIR_DEFAULT_DELAY_MS => {
             watch.push(format!("debounce_ms = {ms}"));
-            t.notes.push(format!("build.delay = {ms} kept as watch.debounce_ms (hot's default is 2 ms)"));
+            t.notes.push(format!(
+                "build.delay = {ms} kept as watch.debounce_ms (hot's default is 2 ms, and a save \
+                 is built once its writer has closed the file)"
+            ));
         }
-        Some(_) => t.notes.push(
-            "build.delay = 1000 (air's default) left out: hot builds as soon as the files stop changing (2 ms)"
-                .into(),
-        ),
-        None => {}
+        _ => {}
     }
     if build.get("poll").and_then(Value::as_bool) == Some(true) {
         watch.push("poll = true".into());
         if let Some(ms) = int(build.get("poll_interval")).filter(|ms| *ms > 0) {
-            // air's own minimum.
-            watch.push(format!("poll_interval_ms = {}", ms.max(500)));
+            watch.push(format!("poll_interval_ms = {}", ms.max(AIR_MIN_POLL_MS)));
         }
     }
     watch
 }
 
-fn run_lines(air: &Table, build: &Table) -> Vec<String> {
+fn run_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
     let mut run = Vec::new();
     let (mut env, program) = if let Some(full) = build
         .get("full_bin")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     {
-        split_assignments(full)
-    } else if let Some(entry) = build.get("entrypoint") {
+        // A shell line; air runs it through `sh -c`, so a bare name is looked up on PATH.
+        let full = unix_command(full, "build.full_bin", t);
+        split_assignments(&full)
+    } else if let Some(entry) = build.get("entrypoint").filter(|e| !is_off(e)) {
         let words = match entry {
             Value::Array(_) => strings(Some(entry)),
             Value::String(s) => shlex::split(s).unwrap_or_else(|| vec![s.clone()]),
@@ -240,8 +404,17 @@ fn run_lines(air: &Table, build: &Table) -> Vec<String> {
         let bin = build
             .get("bin")
             .and_then(Value::as_str)
-            .unwrap_or("./tmp/main");
-        (Vec::new(), bin.to_owned())
+            .filter(|b| !b.is_empty())
+            .unwrap_or(AIR_BIN);
+        let bin = unix_command(bin, "build.bin", t);
+        // air runs `bin` relative to the project root, a bare name included; a program
+        // without a slash would be looked up on PATH.
+        let bin = if bin.contains('/') {
+            bin
+        } else {
+            format!("./{bin}")
+        };
+        (Vec::new(), bin)
     };
     let args = strings(build.get("args_bin"));
     let cmd = if args.is_empty() {
@@ -253,13 +426,26 @@ fn run_lines(air: &Table, build: &Table) -> Vec<String> {
         )
     };
     run.push(format!("cmd = {cmd:?}"));
-    // air's default is an immediate SIGKILL; hot's default (SIGTERM, then grace) is kinder, so
-    // only an explicit send_interrupt changes the signal.
     if build.get("send_interrupt").and_then(Value::as_bool) == Some(true) {
         run.push("stop_signal = \"SIGINT\"".into());
+        if let Some(ms) = kill_delay_ms(build.get("kill_delay")).filter(|ms| *ms > 0) {
+            run.push(format!("stop_timeout_ms = {ms}"));
+        }
+    } else {
+        // air's default: SIGKILL at once, kill_delay unused.
+        t.notes.push(
+            "air kills the app at once (send_interrupt = false); hot sends SIGTERM and gives it \
+             3 s to finish its requests. For air's behaviour set [run] stop_timeout_ms = 0"
+                .into(),
+        );
     }
-    if let Some(ms) = duration_ms(build.get("kill_delay")).filter(|ms| *ms > 0) {
-        run.push(format!("stop_timeout_ms = {ms}"));
+    if build.get("rerun").and_then(Value::as_bool) == Some(true) {
+        run.push("restart = \"always\"".into());
+        t.notes.push(
+            "build.rerun = true translated as [run] restart = \"always\": hot starts the app again \
+             when it exits, waiting 100 ms, then longer while it keeps exiting (not rerun_delay)"
+                .into(),
+        );
     }
     let env_files = strings(air.get("env_files"));
     if !env_files.is_empty() {
@@ -271,6 +457,14 @@ fn run_lines(air: &Table, build: &Table) -> Vec<String> {
         run.push(format!("env = {{ {} }}", pairs.join(", ")));
     }
     run
+}
+
+fn non_empty_or(values: Vec<String>, default: &[&str]) -> Vec<String> {
+    if values.is_empty() {
+        default.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        values
+    }
 }
 
 /// Whether the sources in `root` already accept a socket from hot or systemd.
@@ -292,21 +486,6 @@ fn app_takes_socket(root: &Path) -> bool {
                 .any(|m| s.contains(m))
             })
     })
-}
-
-fn explain(key: &str) -> &'static str {
-    match key {
-        "post_cmd" => " (run it yourself after hot exits)",
-        "stop_on_error" => " (hot keeps the old app serving when a build fails)",
-        "rerun" | "rerun_delay" => " (hot restarts the app on the next change)",
-        "follow_symlink" => " (hot does not follow symlinked directories)",
-        "log" => " (build output goes to the terminal)",
-        "clean_on_exit" => " (remove the tmp dir yourself)",
-        "enabled" | "proxy_port" | "app_port" | "app_start_timeout" => {
-            " (hot has no live-reload proxy yet)"
-        }
-        _ => "",
-    }
 }
 
 /// A setting left "off" loses nothing when dropped.
@@ -341,10 +520,19 @@ fn int(v: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// air durations: an integer of nanoseconds, or a Go duration string ("500ms", "1s").
+/// air's `kill_delay`: a Go duration string ("500ms", "2s"), or an integer, which air reads as
+/// nanoseconds but as milliseconds when it is under a millisecond's worth (so `500` is 500 ms).
+fn kill_delay_ms(v: Option<&Value>) -> Option<i64> {
+    match v {
+        Some(Value::Integer(n)) if *n < 1_000_000 => Some(*n),
+        Some(Value::Integer(ns)) => Some(ns / 1_000_000),
+        other => duration_ms(other),
+    }
+}
+
+/// A Go duration string ("500ms", "1.5s") in milliseconds.
 fn duration_ms(v: Option<&Value>) -> Option<i64> {
     match v {
-        Some(Value::Integer(ns)) => Some(ns / 1_000_000),
         Some(Value::String(s)) => {
             let s = s.trim();
             let (num, unit) =
@@ -400,22 +588,6 @@ fn split_assignments(line: &str) -> (Vec<(String, String)>, String) {
     )
 }
 
-/// The simple regexes air configs use ("_test.go", "_test\\.go$", "^mock_") as globs.
-fn regex_to_glob(regex: &str) -> Option<String> {
-    let anchored_start = regex.starts_with('^');
-    let anchored_end = regex.ends_with('$');
-    let core = regex
-        .trim_start_matches('^')
-        .trim_end_matches('$')
-        .replace("\\.", ".");
-    if core.is_empty() || core.chars().any(|c| "\\[](){}*+?|^$".contains(c)) {
-        return None;
-    }
-    let lead = if anchored_start { "" } else { "*" };
-    let tail = if anchored_end { "" } else { "*" };
-    Some(format!("{lead}{core}{tail}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,17 +623,16 @@ env_files = [".env"]
   clear_on_rebuild = true
 "#;
 
+    fn load(t: &Translation, root: &Path) -> Config {
+        Config::from_toml(root, Path::new(".hot.toml"), &t.toml, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{e}\n{}", t.toml))
+    }
+
     #[test]
     fn every_air_key_translates_or_is_listed() {
         let root = std::env::temp_dir();
         let t = translate(AIR, Path::new(".air.toml"), &root).expect("translates");
-        let c = Config::from_toml(
-            &root,
-            Path::new(".hot.toml"),
-            &t.toml,
-            &Overrides::default(),
-        )
-        .expect(&t.toml);
+        let c = load(&t, &root);
         let build = c.build.expect("build");
         assert_eq!(build.cmd, "go generate ./... && go build -o ./build/main .");
         assert_eq!(c.tmp_dir, root.join("build"));
@@ -474,31 +645,125 @@ env_files = [".env"]
         assert_eq!(run.env_files, [root.join(".env")]);
         assert_eq!(c.watch.debounce.as_millis(), 250);
         assert_eq!(c.watch.include_ext, ["go", "tpl", "tmpl", "html"]);
-        assert!(c.watch.exclude.is_match("pkg/a_test.go"));
+        let regex = c.watch.exclude_regex.expect("exclude_regex");
+        assert!(regex.is_match("pkg/a_test.go"));
+        assert!(regex.is_match("a.go"), "^(a|b) is kept as a regex");
         assert!(c.watch.exclude.is_match("gen.go"));
         assert!(c.watch.exclude.is_match("vendor"));
         assert!(c.ui.clear_on_rebuild);
         let dropped = t.dropped.join("\n");
-        for key in [
-            "post_cmd",
-            "stop_on_error",
-            "log",
-            "clean_on_exit",
-            "^(a|b)",
-        ] {
+        for key in ["post_cmd", "stop_on_error"] {
             assert!(
                 dropped.contains(key),
                 "{key} should be listed as dropped:\n{dropped}"
             );
         }
+        for noise in ["build.log", "clean_on_exit"] {
+            assert!(!dropped.contains(noise), "{noise} is noise:\n{dropped}");
+        }
     }
 
     #[test]
-    fn regexes_durations_and_assignments() {
-        assert_eq!(regex_to_glob("_test\\.go$").as_deref(), Some("*_test.go"));
-        assert_eq!(regex_to_glob("_test.go").as_deref(), Some("*_test.go*"));
-        assert_eq!(regex_to_glob("^mock_").as_deref(), Some("mock_*"));
-        assert_eq!(regex_to_glob("a|b"), None);
+    fn omitted_keys_take_airs_defaults() {
+        let root = std::env::temp_dir();
+        let t = translate(
+            "[build]\npre_cmd = [\"templ generate\"]\n",
+            Path::new(".air.toml"),
+            &root,
+        )
+        .expect("translates");
+        let c = load(&t, &root);
+        assert_eq!(
+            c.build.expect("build").cmd,
+            "templ generate && go build -o ./tmp/main ."
+        );
+        assert_eq!(c.run.expect("run").program, "./tmp/main");
+        assert_eq!(c.watch.include_ext, ["go", "tpl", "tmpl", "html"]);
+        assert!(c.watch.exclude.is_match("assets"));
+        assert!(c.watch.exclude.is_match("vendor"));
+        assert!(c.watch.exclude_regex.expect("regex").is_match("x_test.go"));
+    }
+
+    #[test]
+    fn include_files_outside_the_include_dirs_are_watched_too() {
+        let root = std::env::temp_dir();
+        let t = translate(
+            "[build]\ninclude_dir = [\"cmd\", \"models\"]\ninclude_file = [\"main.go\", \"cmd/x.go\"]\n",
+            Path::new(".air.toml"),
+            &root,
+        )
+        .expect("translates");
+        let c = load(&t, &root);
+        assert_eq!(
+            c.watch.paths,
+            [root.join("cmd"), root.join("models"), root.join("main.go")]
+        );
+    }
+
+    #[test]
+    fn bins_proxy_rerun_kill_delay_windows_and_absolute_roots() {
+        let root = std::env::temp_dir();
+        let air = "root = \"/app\"\n[build]\nbin = \"gitea\"\nsend_interrupt = true\nkill_delay = 500\nrerun = true\n\
+                   [proxy]\nenabled = true\nproxy_port = 8090\napp_port = 8080\n";
+        let t = translate(air, Path::new(".air.toml"), &root).expect("translates");
+        let c = load(&t, &root);
+        assert_eq!(c.watch.paths, [root.clone()]);
+        let run = c.run.expect("run");
+        assert_eq!(run.program, "./gitea");
+        assert_eq!(run.stop_timeout.as_millis(), 500);
+        assert_eq!(run.restart, crate::supervise::Restart::Always);
+        assert_eq!(c.listen.len(), 1);
+        assert!(c.reload);
+        assert!(t.toml.contains("app_port = 8080"), "{}", t.toml);
+        assert_eq!(
+            kill_delay_ms(Some(&Value::Integer(2_000_000_000))),
+            Some(2000)
+        );
+        assert_eq!(
+            kill_delay_ms(Some(&Value::String("1.5s".into()))),
+            Some(1500)
+        );
+        let windows =
+            "[build]\ncmd = \"cmd /c go build -o tmp\\\\main.exe .\"\nbin = \"tmp\\\\main.exe\"\n";
+        let t = translate(windows, Path::new(".air.toml"), &root).expect("translates");
+        let c = load(&t, &root);
+        assert_eq!(c.build.expect("build").cmd, "go build -o tmp/main.exe .");
+        assert_eq!(c.run.expect("run").program, "tmp/main.exe");
+        assert!(
+            t.notes.iter().any(|n| n.contains("written for Windows")),
+            "{:?}",
+            t.notes
+        );
+    }
+
+    #[test]
+    fn typos_are_named_with_the_setting_meant() {
+        let root = std::env::temp_dir();
+        let t = translate(
+            "tmp_folder = \"x\"\n[build]\nstop_on_root = true\n[coalor]\nmain = \"red\"\n",
+            Path::new(".air.toml"),
+            &root,
+        )
+        .expect("translates");
+        let dropped = t.dropped.join("\n");
+        assert!(
+            dropped.contains(
+                "`build.stop_on_root` is not an air setting; did you mean `stop_on_error`?"
+            ),
+            "{dropped}"
+        );
+        assert!(
+            dropped.contains("`tmp_folder` is not an air setting; did you mean `tmp_dir`?"),
+            "{dropped}"
+        );
+        assert!(
+            dropped.contains("[coalor] is not an air table; did you mean `color`?"),
+            "{dropped}"
+        );
+    }
+
+    #[test]
+    fn split_assignments_keeps_the_program_line() {
         assert_eq!(
             split_assignments("A=1 B=x ./tmp/main -v"),
             (
@@ -506,10 +771,5 @@ env_files = [".env"]
                 "./tmp/main -v".into()
             )
         );
-        assert_eq!(
-            duration_ms(Some(&Value::Integer(2_000_000_000))),
-            Some(2000)
-        );
-        assert_eq!(duration_ms(Some(&Value::String("1.5s".into()))), Some(1500));
     }
 }

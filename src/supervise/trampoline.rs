@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const ARG: &str = "__hot_exec";
@@ -53,11 +53,19 @@ pub fn run_if_requested() -> Option<ExitCode> {
     // SAFETY: resetting a disposition to SIG_DFL in a single-threaded process.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let err = Command::new(&program).args(&rest).exec();
-    eprintln!(
-        "hot: cannot run {}: {err} (check [run] cmd in .hot.toml: the program, relative to the \
-         project directory or on PATH)",
-        program.to_string_lossy()
-    );
+    let name = program.to_string_lossy();
+    let bare = !name.contains('/');
+    if bare && err.kind() == std::io::ErrorKind::NotFound && Path::new(&program).is_file() {
+        eprintln!(
+            "hot: cannot run {name}: it is not on PATH, where a program named without a `/` is \
+             looked up; ./{name} exists in the project: write [run] cmd = \"./{name}\""
+        );
+    } else {
+        eprintln!(
+            "hot: cannot run {name}: {err} (check [run] cmd in .hot.toml: a program with a `/` \
+             is relative to the project directory, one without is looked up on PATH)"
+        );
+    }
     let code = match err.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,
