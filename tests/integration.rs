@@ -8,6 +8,7 @@
 
 mod support;
 
+mod air;
 mod browser;
 mod chromium;
 mod cleanup;

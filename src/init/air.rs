@@ -762,6 +762,42 @@ env_files = [".env"]
         );
     }
 
+    /// Every file of fixtures/air-corpus translates, and hot accepts the result.
+    #[test]
+    fn the_corpus_translates_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/air-corpus");
+        let root = std::env::temp_dir();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus") {
+            let path = entry.expect("entry").path();
+            if !path.extension().is_some_and(|e| e == "toml" || e == "conf") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("read");
+            let t = translate(&source, &path, &root)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            load(&t, &root);
+            seen += 1;
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let dropped = t.dropped.join("\n");
+            match name {
+                "air-init-defaults.toml" => {
+                    assert!(
+                        t.dropped.is_empty(),
+                        "air's defaults are not news:\n{dropped}"
+                    )
+                }
+                "typos.toml" => {
+                    for typo in ["stop_on_root", "tmp_folder", "exclude_dirs", "coalor"] {
+                        assert!(dropped.contains(typo), "{typo}:\n{dropped}");
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(seen >= 10, "only {seen} corpus files");
+    }
+
     #[test]
     fn split_assignments_keeps_the_program_line() {
         assert_eq!(

@@ -175,7 +175,7 @@ impl Poller {
         };
         let cpu = thread_cpu();
         for root in poller.roots.clone() {
-            poller.add_tree(&root, None);
+            poller.add_root(&root, None);
         }
         // Until a rotation has completed: what a full listing cost, spread over the budget.
         let listing = thread_cpu().saturating_sub(cpu);
@@ -278,6 +278,8 @@ impl Poller {
         self.check_working_set(&mut changed);
         self.rotate(cpu, &mut changed);
         self.last_cpu = thread_cpu().saturating_sub(cpu);
+        // A file watched on its own shares its directory's listing with its neighbours.
+        changed.retain(|p| self.under_a_root(p));
         changed.sort();
         changed.dedup();
         for path in changed.iter().rev() {
@@ -290,8 +292,13 @@ impl Poller {
     /// that appeared.
     fn check_dirs(&mut self, changed: &mut Vec<PathBuf>) {
         for root in self.roots.clone() {
-            if !self.dirs.contains_key(&root) && root.is_dir() {
-                self.add_tree(&root, Some(changed));
+            let dir = if root.is_file() {
+                root.parent()
+            } else {
+                Some(root.as_path())
+            };
+            if dir.is_some_and(|d| !self.dirs.contains_key(d) && d.is_dir()) {
+                self.add_root(&root, Some(changed));
             }
         }
         let mut relist = Vec::new();
@@ -438,9 +445,23 @@ impl Poller {
             }
         }
         for sub in subdirs {
-            if !self.dirs.contains_key(&sub) {
+            if !self.dirs.contains_key(&sub) && self.under_a_root(&sub) {
                 self.add_tree(&sub, Some(changed));
             }
+        }
+    }
+
+    /// Whether `path` is one of the watched trees (or in one).
+    fn under_a_root(&self, path: &Path) -> bool {
+        self.roots.iter().any(|r| path.starts_with(r))
+    }
+
+    /// Adds a root: a directory and its tree, or, for a single file, its directory's listing
+    /// (the changes of its other entries are dropped in `tick`).
+    fn add_root(&mut self, root: &Path, changed: Option<&mut Vec<PathBuf>>) {
+        match root.parent().filter(|_| root.is_file()) {
+            Some(dir) => self.add_tree(dir, changed),
+            None => self.add_tree(root, changed),
         }
     }
 
@@ -515,7 +536,11 @@ impl Poller {
                         .map(|f| dir.join(OsStr::from_bytes(f.name.to_bytes()))),
                 );
             }
-            stack.extend(subdirs.into_iter().filter(|s| !self.dirs.contains_key(s)));
+            stack.extend(
+                subdirs
+                    .into_iter()
+                    .filter(|s| !self.dirs.contains_key(s) && self.under_a_root(s)),
+            );
             self.dirs.insert(
                 dir,
                 Dir {
