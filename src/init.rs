@@ -32,6 +32,11 @@ pub enum Stack {
         run: String,
         server: PythonServer,
     },
+    /// A Rack app (`config.ru`), Rails included, served by puma.
+    Ruby {
+        rails: bool,
+        bundler: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub enum PythonServer {
 #[derive(Debug, Clone)]
 pub struct Project {
     pub stack: Stack,
+    /// What else in the project a user of its stack would expect `hot init` to notice.
+    pub notes: Vec<String>,
 }
 
 /// Looks at the files in `root` to tell which kind of project it is.
@@ -60,6 +67,11 @@ pub fn detect(root: &Path) -> Option<Project> {
             bin,
             note,
             target_dir: cargo_target_dir(root),
+        }
+    } else if has("config.ru") {
+        Stack::Ruby {
+            rails: has("config/application.rb") || read("Gemfile").contains("\"rails\""),
+            bundler: has("Gemfile"),
         }
     } else if has("package.json") {
         let pkg: serde_json::Value =
@@ -85,7 +97,31 @@ pub fn detect(root: &Path) -> Option<Project> {
     } else {
         return None;
     };
-    Some(Project { stack })
+    let mut notes = Vec::new();
+    if has("go.work") {
+        notes.push(
+            "go.work: a workspace of several modules; the build compiles the module in this \
+             directory: point [build] cmd at the one to run (`go build -o ./tmp/app ./cmd/api`)"
+                .to_owned(),
+        );
+    }
+    let makefile = read("Makefile");
+    let targets: Vec<&str> = ["build", "run", "dev"]
+        .into_iter()
+        .filter(|t| makefile.lines().any(|l| l.starts_with(&format!("{t}:"))))
+        .collect();
+    if !targets.is_empty() {
+        notes.push(format!(
+            "the Makefile has {}: [build] cmd = \"make build\" works too; keep [run] cmd the \
+             binary itself (not `make run`), so that it gets the socket with its own pid",
+            targets
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Some(Project { stack, notes })
 }
 
 /// The binary `cargo build` produces that `hot` should run: `default-run`, else the package's
@@ -201,6 +237,8 @@ impl Project {
             Stack::Rust { .. } => "Rust",
             Stack::Node { .. } => "Node",
             Stack::Python { .. } => "Python",
+            Stack::Ruby { rails: true, .. } => "Rails",
+            Stack::Ruby { rails: false, .. } => "Rack",
         }
     }
 
@@ -236,6 +274,15 @@ impl Project {
                 None,
                 run.clone(),
             ),
+            // puma takes systemd's sockets and binds nothing of its own with this flag.
+            Stack::Ruby { bundler, .. } => (
+                "include_ext = [\"rb\", \"ru\", \"erb\", \"haml\", \"slim\", \"yml\"]\nexclude = [\"log\", \"storage\", \"vendor\", \"node_modules\", \"public/assets\"]",
+                None,
+                format!(
+                    "{}puma --bind-to-activated-sockets only config.ru",
+                    if *bundler { "bundle exec " } else { "" }
+                ),
+            ),
         };
         let _ = write!(t, "[watch]\n{watch}\n\n[build]\n");
         match build {
@@ -261,6 +308,9 @@ impl Project {
             note: Some(note), ..
         } = &self.stack
         {
+            let _ = writeln!(s, "note: {note}");
+        }
+        for note in &self.notes {
             let _ = writeln!(s, "note: {note}");
         }
         s.push_str("Next: make the app take its listening socket from hot (fd 3). ");
@@ -301,6 +351,11 @@ impl Project {
                 "gunicorn reads LISTEN_FDS itself: nothing to change.\n"
             }
             Stack::Python { server: PythonServer::Uvicorn, .. } => "uvicorn takes it with `--fd 3`: nothing to change.\n",
+            Stack::Ruby { .. } => {
+                "puma takes it with `--bind-to-activated-sockets only` (puma 5 or later): nothing \
+                 to change. Rails: remove a `port` line from config/puma.rb, or hot's socket and \
+                 puma's own port are both bound.\n"
+            }
             Stack::Python { server: PythonServer::Plain, .. } => {
                 "In app.py:\n\n\
                  \tsock = socket.socket(fileno=3) if os.environ.get(\"LISTEN_FDS\") else None\n\
@@ -347,10 +402,12 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
             target.display()
         )));
     }
-    let air_file = request
-        .from_air
-        .clone()
-        .or_else(|| Some(root.join(".air.toml")).filter(|p| p.is_file()));
+    let air_file = request.from_air.clone().or_else(|| {
+        [".air.toml", ".air.conf"]
+            .into_iter()
+            .map(|name| root.join(name))
+            .find(|p| p.is_file())
+    });
     let (text, steps, summary) = if let Some(air_file) = air_file {
         let source = std::fs::read_to_string(root.join(&air_file))
             .map_err(|e| Error::io(format!("cannot read {}", air_file.display()), e))?;

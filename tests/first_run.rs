@@ -112,6 +112,14 @@ fn init_then_once_node() {
     }
 }
 
+/// A Rack app: `hot init` writes a puma command that takes hot's socket.
+#[test]
+fn init_then_once_ruby() {
+    if have("puma") {
+        init_then_once("ruby");
+    }
+}
+
 #[test]
 fn init_never_overwrites_without_force_and_can_print() {
     let project = sample("python");

@@ -707,7 +707,7 @@ env_files = [".env"]
                    [proxy]\nenabled = true\nproxy_port = 8090\napp_port = 8080\n";
         let t = translate(air, Path::new(".air.toml"), &root).expect("translates");
         let c = load(&t, &root);
-        assert_eq!(c.watch.paths, [root.clone()]);
+        assert_eq!(c.watch.paths, std::slice::from_ref(&root));
         let run = c.run.expect("run");
         assert_eq!(run.program, "./gitea");
         assert_eq!(run.stop_timeout.as_millis(), 500);
