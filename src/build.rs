@@ -12,16 +12,9 @@ use nix::sys::signal::Signal;
 
 use crate::config::BuildConfig;
 use crate::event::Event;
+use crate::listen::ACTIVATION_VARS;
 use crate::supervise::process::{self, ProcessGroup};
 use crate::ui::status::Terminal;
-
-/// Variables of the socket-activation protocol: they belong to the app alone.
-pub const ACTIVATION_VARS: [&str; 4] = [
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "NOTIFY_SOCKET",
-];
 
 /// One run of the build command.
 #[derive(Debug)]

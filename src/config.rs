@@ -17,7 +17,6 @@ use toml::Spanned;
 
 use crate::error::Error;
 use crate::listen::{ListenAddr, ListenSpec};
-use crate::supervise::Restart;
 
 pub const FILE_NAME: &str = ".hot.toml";
 
@@ -237,6 +236,16 @@ pub struct WatchConfig {
     pub gitignore: bool,
     pub debounce: Duration,
     pub backend: WatchBackend,
+}
+
+/// `[run] restart`: whether an app that exits on its own is started again (with exponential
+/// backoff, so a crash loop does not spin) or waits for the next change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,48 +480,6 @@ impl ConfigFile {
 }
 
 impl Config {
-    /// Loads `file`, or `<root>/.hot.toml`, or, when there is neither, the defaults `hot init`
-    /// would write for the detected project; then applies `HOT_*` variables and flags.
-    pub fn load(
-        root: &Path,
-        file: Option<&Path>,
-        overrides: &Overrides,
-    ) -> Result<(Config, Source), Error> {
-        let path = match file {
-            Some(f) => root.join(f),
-            None => root.join(FILE_NAME),
-        };
-        let (text, source) = match std::fs::read_to_string(&path) {
-            Ok(text) => (text, Source::File(path.clone())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if file.is_some() {
-                    return Err(Error::Usage(format!(
-                        "config file {} not found",
-                        path.display()
-                    )));
-                }
-                match crate::init::detect(root) {
-                    Some(project) => (project.template(), Source::Detected(project.stack_name())),
-                    None => {
-                        return Err(Error::Usage(format!(
-                            "no {FILE_NAME} in {} and no Go, Rust, Node or Python project detected: \
-                             run `hot init` to write a config to fill in (every key is documented in \
-                             .hot.toml.example), or pass -c FILE",
-                            root.display()
-                        )));
-                    }
-                }
-            }
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
-        };
-        let label = match &source {
-            Source::File(p) => p.clone(),
-            Source::Detected(stack) => PathBuf::from(format!("<built-in {stack} defaults>")),
-        };
-        let config = Config::from_toml(root, &label, &text, overrides)?;
-        Ok((config, source))
-    }
-
     pub fn from_toml(
         root: &Path,
         path: &Path,

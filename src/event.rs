@@ -43,12 +43,6 @@ pub enum Event {
     },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,
-    /// The config was reloaded: rebuild and restart under the new rules.
-    Reconfigured {
-        policy: crate::supervise::Policy,
-        /// The config file, relative to the project, reported as the trigger.
-        file: PathBuf,
-    },
 }
 
 /// Names one app process for the whole of its life: the Supervisor hands these out, so that

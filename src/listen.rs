@@ -20,6 +20,15 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::Error;
 
+/// Variables of the socket-activation protocol: they belong to the app alone (a build, or a
+/// process hot did not start for the app, must not see them).
+pub const ACTIVATION_VARS: [&str; 4] = [
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+];
+
 /// Held copies live at or above this fd number.
 const HELD_FD_FLOOR: RawFd = 100;
 /// The first fd an app receives, per the socket-activation protocol.

@@ -47,8 +47,43 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// Loads `file`, or `<root>/.hot.toml`, or, when there is neither, the defaults `hot init`
+    /// would write for the detected project; then applies `HOT_*` variables and flags.
     pub fn load(&self) -> Result<(Config, Source), Error> {
-        Config::load(&self.root, self.file_arg.as_deref(), &self.overrides)
+        let (root, file, overrides) = (&self.root, self.file_arg.as_deref(), &self.overrides);
+        let path = match file {
+            Some(f) => root.join(f),
+            None => root.join(FILE_NAME),
+        };
+        let (text, source) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text, Source::File(path.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if file.is_some() {
+                    return Err(Error::Usage(format!(
+                        "config file {} not found",
+                        path.display()
+                    )));
+                }
+                match crate::init::detect(root) {
+                    Some(project) => (project.template(), Source::Detected(project.stack_name())),
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "no {FILE_NAME} in {} and no Go, Rust, Node or Python project detected: \
+                             run `hot init` to write a config to fill in (every key is documented in \
+                             .hot.toml.example), or pass -c FILE",
+                            root.display()
+                        )));
+                    }
+                }
+            }
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        let label = match &source {
+            Source::File(p) => p.clone(),
+            Source::Detected(stack) => PathBuf::from(format!("<built-in {stack} defaults>")),
+        };
+        let config = Config::from_toml(root, &label, &text, overrides)?;
+        Ok((config, source))
     }
 }
 
@@ -173,6 +208,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
                 Applied::Answer(event) => {
                     effects.extend(supervisor.step(Some(event), Instant::now()))
                 }
+                Applied::Reconfigured(policy, file) => {
+                    effects.extend(supervisor.reconfigure(policy, file, Instant::now()));
+                }
                 Applied::Exit(code) => return Ok(code),
             }
         }
@@ -292,6 +330,8 @@ enum Applied {
     /// The effect was a question for the outside world; this is its answer, for the
     /// Supervisor.
     Answer(Event),
+    /// The config was reloaded: the new policy, and the file (relative) as the trigger.
+    Reconfigured(Policy, PathBuf),
     /// The session is over, with this exit status.
     Exit(u8),
 }
@@ -385,9 +425,9 @@ impl Session {
     }
 
     /// Loads the config file again. A valid one replaces the running config (sockets are kept
-    /// unless `listen` changed) and becomes `Reconfigured`; an invalid one is reported and the
+    /// unless `listen` changed) and goes to the Supervisor; an invalid one is reported and the
     /// running config and app stay as they are.
-    fn reload(&mut self) -> Option<Event> {
+    fn reload(&mut self) -> Option<(Policy, PathBuf)> {
         let text = std::fs::read(&self.loader.file).ok();
         if text == self.config_text {
             return None;
@@ -449,10 +489,7 @@ impl Session {
         self.reporter
             .note(format!("{} changed: reloaded", file.display()));
         self.announce();
-        Some(Event::Reconfigured {
-            policy: policy(&self.config),
-            file,
-        })
+        Some((policy(&self.config), file))
     }
 
     /// Reports an event and retires the process it is about.
@@ -549,7 +586,6 @@ impl Session {
             | Event::Signalled(_)
             | Event::Key(_)
             | Event::ConfigChanged
-            | Event::Reconfigured { .. }
             | Event::ContentsChecked { .. }
             | Event::BuildBlocked => {}
         }
@@ -659,8 +695,8 @@ impl Session {
         match effect {
             Effect::Note(message) => self.reporter.note(message),
             Effect::ReloadConfig => {
-                if let Some(reconfigured) = self.reload() {
-                    return Applied::Answer(reconfigured);
+                if let Some((policy, file)) = self.reload() {
+                    return Applied::Reconfigured(policy, file);
                 }
             }
             Effect::CheckContents { paths } => {

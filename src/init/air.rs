@@ -711,7 +711,7 @@ env_files = [".env"]
         let run = c.run.expect("run");
         assert_eq!(run.program, "./gitea");
         assert_eq!(run.stop_timeout.as_millis(), 500);
-        assert_eq!(run.restart, crate::supervise::Restart::Always);
+        assert_eq!(run.restart, crate::config::Restart::Always);
         assert_eq!(c.listen.len(), 1);
         assert!(c.reload);
         assert!(t.toml.contains("app_port = 8080"), "{}", t.toml);

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
-use crate::build::ACTIVATION_VARS;
 use crate::config::RunConfig;
 use crate::event::{AppId, Event, ReadyVia};
-use crate::listen::Listeners;
+use crate::listen::{ACTIVATION_VARS, Listeners};
 use crate::ui::status::Terminal;
 
 use super::StopReason;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+pub use crate::config::Restart;
 use crate::config::RestartMode;
 use crate::error::exit;
 use crate::event::{AppId, Event, Key, Outcome};
@@ -36,23 +37,12 @@ pub struct Policy {
     pub restart_mode: RestartMode,
 }
 
-/// `[run] restart`: whether an app that exits on its own is started again (with exponential
-/// backoff, so a crash loop does not spin) or waits for the next change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Restart {
-    #[default]
-    Never,
-    OnFailure,
-    Always,
-}
-
-impl Restart {
-    fn wants(self, outcome: &Outcome) -> bool {
-        match self {
-            Restart::Never => false,
-            Restart::OnFailure => !outcome.success(),
-            Restart::Always => true,
-        }
+/// Whether `[run] restart` wants an app that ended with `outcome` started again.
+fn restart_wanted(restart: Restart, outcome: &Outcome) -> bool {
+    match restart {
+        Restart::Never => false,
+        Restart::OnFailure => !outcome.success(),
+        Restart::Always => true,
     }
 }
 
@@ -70,7 +60,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(10);
 pub enum Effect {
     /// Tell the user something the Supervisor decided.
     Note(String),
-    /// Load the config file again; a valid one comes back as `Reconfigured`.
+    /// Load the config file again; a valid one comes back through `Supervisor::reconfigure`.
     ReloadConfig,
     /// Compare these paths' contents with what they were; answered by `ContentsChecked`.
     /// Done once the burst is quiet, so a file half-way through being written is never judged.
@@ -207,6 +197,17 @@ impl Supervisor {
         }
     }
 
+    /// The config was reloaded (`file`, relative to the project): rebuild and restart under
+    /// `policy`.
+    pub fn reconfigure(&mut self, policy: Policy, file: PathBuf, now: Instant) -> Vec<Effect> {
+        if self.shutdown.is_some() {
+            return Vec::new();
+        }
+        self.policy = policy;
+        self.burst(now).asked(vec![file], now);
+        self.step(None, now)
+    }
+
     /// When `step` must be called again even if no event arrives.
     pub fn next_deadline(&self) -> Option<Instant> {
         let quiet = self
@@ -287,12 +288,6 @@ impl Supervisor {
                     self.decide(now, effects);
                 }
             }
-            Event::Reconfigured { policy, file } => {
-                if self.shutdown.is_none() {
-                    self.policy = policy;
-                    self.burst(now).asked(vec![file], now);
-                }
-            }
             Event::ConfigChanged => {
                 if self.shutdown.is_none() {
                     self.config_changed = Some(now);
@@ -366,7 +361,7 @@ impl Supervisor {
                     effects.push(Effect::StartBuild { changes });
                 } else if std::mem::take(&mut self.start_when_down) {
                     effects.extend(self.start_app(now));
-                } else if was == AppState::Up && self.policy.restart.wants(&outcome) {
+                } else if was == AppState::Up && restart_wanted(self.policy.restart, &outcome) {
                     let ran = self
                         .up_since
                         .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
