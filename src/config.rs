@@ -1,7 +1,8 @@
 //! Configuration: the raw `.hot.toml` as written (`ConfigFile`, all `Option` leaves) and the
 //! resolved settings the rest of `hot` works with (`Config`: real types, compiled globs).
 //!
-//! Precedence, lowest first: built-in defaults → `.hot.toml` → command-line flags.
+//! Precedence, lowest first: built-in defaults → `.hot.toml` (or, without one, the detected
+//! project's defaults) → `HOT_*` environment variables → command-line flags.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -53,10 +53,7 @@ impl AppProcess {
         // env_files first, so that `env` wins; a file that cannot be read is an error the user
         // sees at once rather than a silently missing variable.
         for file in &run.env_files {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                io::Error::new(e.kind(), format!("env file {}: {e}", file.display()))
-            })?;
-            cmd.envs(parse_env_file(&text));
+            cmd.envs(read_env_file(file)?);
         }
         cmd.envs(&run.env);
         if !listeners.is_empty() {
@@ -114,21 +111,34 @@ fn forward(mut pipe: impl io::Read, terminal: &Terminal, to_stdout: bool) {
     }
 }
 
-/// `KEY=VALUE` lines as dotenv files write them: `#` comments, optional `export `, optional
-/// matching quotes around the value.
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let unquoted = [('"', '"'), ('\'', '\'')]
-                .iter()
-                .find_map(|(a, b)| v.strip_prefix(*a).and_then(|v| v.strip_suffix(*b)))
-                .unwrap_or(v);
-            Some((k.trim().to_owned(), unquoted.to_owned()))
+/// The variables of a dotenv file, read the way the ecosystem's dotenv libraries do (quotes,
+/// escapes, multi-line values, `export`, `${VAR}`). A line that cannot be parsed is an error
+/// naming the file and the line, not a variable silently missing.
+pub fn read_env_file(file: &Path) -> io::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| io::Error::new(e.kind(), format!("env file {}: {e}", file.display())))?;
+    parse_env(&text).map_err(|why| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("env file {}: {why}", file.display()),
+        )
+    })
+}
+
+fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| {
+            item.map_err(|e| match e {
+                dotenvy::Error::LineParse(line, _) => {
+                    let first = line.lines().next().unwrap_or_default();
+                    let number = text
+                        .lines()
+                        .position(|l| l == first)
+                        .map_or_else(String::new, |n| format!("line {}: ", n + 1));
+                    format!("{number}cannot parse `{}`", first.trim())
+                }
+                other => other.to_string(),
+            })
         })
         .collect()
 }
@@ -139,14 +149,21 @@ mod tests {
 
     #[test]
     fn env_files_parse_like_dotenv() {
-        let vars = parse_env_file("# c\nexport A=1\nB = \"two words\"\nC='x'\n\nbad line\n");
+        let vars = parse_env(
+            "# c\nexport A=1\nB=\"two words\"\nC='x'\nD=\"line one\nline two\"\nE=\"escaped\\nnewline\"\n\n",
+        )
+        .expect("valid");
         assert_eq!(
             vars,
             [
                 ("A".into(), "1".into()),
                 ("B".into(), "two words".into()),
-                ("C".into(), "x".into())
+                ("C".into(), "x".into()),
+                ("D".into(), "line one\nline two".into()),
+                ("E".into(), "escaped\nnewline".into()),
             ]
         );
+        let err = parse_env("A=1\nthis is not a variable\n").expect_err("bad line");
+        assert_eq!(err, "line 2: cannot parse `this is not a variable`");
     }
 }
