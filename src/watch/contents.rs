@@ -102,11 +102,25 @@ pub fn baseline_in_background(
     let _ = std::thread::Builder::new()
         .name("fingerprints".into())
         .spawn(move || {
+            lower_this_threads_priority();
             let mut buf = Vec::new();
             for path in files {
                 baseline(&shared, &path, since, &mut buf);
             }
         });
+}
+
+/// A one-off background job must not compete with the first build on a small machine: on Linux,
+/// where priority is per thread, this thread yields to everything else (nice 10).
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = nix::unistd::gettid().as_raw();
+        // SAFETY: setpriority takes plain integers; a failure leaves the priority as it was.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, tid.unsigned_abs(), 10);
+        }
+    }
 }
 
 fn fingerprint(path: &Path, buf: &mut Vec<u8>) -> Option<u64> {
