@@ -324,6 +324,12 @@ pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
     Ok(())
 }
 
+/// How long a failed build's output may take to be read to its end. The readers end as soon as
+/// the pipe closes, at once in the common case; the cap is for a daemon the build left holding
+/// the pipe. It is generous because the "text file busy" decision reads that output, and a busy
+/// machine may schedule the readers late.
+const OUTPUT_DRAIN_CAP: Duration = Duration::from_secs(2);
+
 /// What carrying out an effect led to.
 enum Applied {
     Done,
@@ -504,7 +510,7 @@ impl Session {
                 self.retire(job.group);
                 let ms = millis(job.started.elapsed());
                 let failed_output = (!outcome.success() && !job.cancelled)
-                    .then(|| job.output_tail(Duration::from_millis(200)));
+                    .then(|| job.output_tail(OUTPUT_DRAIN_CAP));
                 if !self.apps.is_empty()
                     && failed_output
                         .as_deref()
