@@ -1073,6 +1073,57 @@ mod tests {
         }
     }
 
+    /// The KEYS table (flags, `HOT_*`) and the overlay are written by hand: a file setting every
+    /// key of the table must leave no setting unset (a field missing from KEYS) and parse (a
+    /// KEYS entry that is no field), and the overlay must take every key from the upper layer
+    /// when both set it, and from whichever layer sets it otherwise.
+    #[test]
+    fn keys_table_and_overlay_cover_every_setting() {
+        let file = |variant: usize| {
+            let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for (key, kind) in KEYS {
+                let (section, name) = key.split_once('.').unwrap_or(("", key));
+                let value = match kind {
+                    Kind::Str => format!("\"x{variant}\""),
+                    Kind::Int => variant.to_string(),
+                    Kind::Bool => (variant % 2 == 0).to_string(),
+                    Kind::List => format!("[\"x{variant}\"]"),
+                    Kind::Map => format!("{{ K = \"v{variant}\" }}"),
+                };
+                sections
+                    .entry(section)
+                    .or_default()
+                    .push(format!("{name} = {value}"));
+            }
+            let mut text = sections.remove("").unwrap_or_default().join("\n");
+            for (section, lines) in &sections {
+                text.push_str(&format!("\n[{section}]\n{}\n", lines.join("\n")));
+            }
+            parse(Path::new(".hot.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        };
+        let (lower, upper) = (|| file(1), || file(2));
+        let upper_text = format!("{:?}", upper());
+        assert!(
+            !upper_text.contains("None"),
+            "a setting KEYS does not list:\n{upper_text}"
+        );
+        assert_eq!(
+            format!("{:?}", lower().overlay(upper())),
+            upper_text,
+            "the overlay keeps a lower layer's key over the upper one's"
+        );
+        assert_eq!(
+            format!("{:?}", ConfigFile::default().overlay(upper())),
+            upper_text,
+            "the overlay drops a key of the upper layer"
+        );
+        assert_eq!(
+            format!("{:?}", upper().overlay(ConfigFile::default())),
+            upper_text,
+            "the overlay drops a key of the lower layer"
+        );
+    }
+
     #[test]
     fn exclude_regex_matches_relative_paths_and_bad_ones_name_the_line() {
         let c =
