@@ -132,19 +132,7 @@ fn polling(
     dirs: usize,
     n: usize,
 ) -> Vec<(String, Value)> {
-    let dir = tree_project(work, app, files, dirs);
-    let port = free_port();
-    let running = Running::start(
-        super::Tool::Hot,
-        &dir,
-        hot_bin,
-        Path::new("true"),
-        port,
-        "[watch]\npaths = [\"src\"]\npoll = true",
-    );
-    running.wait("watching", Duration::from_secs(120));
-    running.wait("build_ok", Duration::from_secs(120));
-    super::startup_work_done(running.pid());
+    let (dir, running) = on_tree(work, hot_bin, app, (files, dirs), "poll = true");
     let idle = Duration::from_secs(if n > 2 { 10 } else { 2 });
     let cpu0 = thread_cpu(running.pid(), "poll");
     thread::sleep(idle);
@@ -203,6 +191,30 @@ fn polling(
     out
 }
 
+/// hot on a generated tree of (files, dirs) with `watch` added to its [watch] table, once its
+/// startup work (first build, fingerprint pass) is over.
+fn on_tree(
+    work: &Path,
+    hot_bin: &Path,
+    app: &Path,
+    (files, dirs): (usize, usize),
+    watch: &str,
+) -> (PathBuf, Running) {
+    let dir = tree_project(work, app, files, dirs);
+    let running = Running::start(
+        super::Tool::Hot,
+        &dir,
+        hot_bin,
+        Path::new("true"),
+        free_port(),
+        &format!("[watch]\npaths = [\"src\"]\n{watch}"),
+    );
+    running.wait("watching", Duration::from_secs(120));
+    running.wait("build_ok", Duration::from_secs(120));
+    super::startup_work_done(running.pid());
+    (dir, running)
+}
+
 /// Edits `path` with `edit` and waits for hot's `change` event naming it.
 fn change_latency(
     running: &Running,
@@ -239,19 +251,7 @@ fn memory(
     files: usize,
     dirs: usize,
 ) -> Vec<(String, Value)> {
-    let dir = tree_project(work, app, files, dirs);
-    let port = free_port();
-    let running = Running::start(
-        super::Tool::Hot,
-        &dir,
-        hot_bin,
-        Path::new("true"),
-        port,
-        "[watch]\npaths = [\"src\"]",
-    );
-    running.wait("watching", Duration::from_secs(120));
-    running.wait("build_ok", Duration::from_secs(120));
-    super::startup_work_done(running.pid());
+    let (_dir, running) = on_tree(work, hot_bin, app, (files, dirs), "");
     let pids = hot_processes(running.pid(), hot_bin);
     let (mut rss, mut pss, mut hwm) = (0.0, 0.0, 0.0);
     for pid in &pids {
