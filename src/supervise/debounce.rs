@@ -80,6 +80,8 @@ impl Burst {
     /// Files changed; `open` are those of them a writer has not closed yet. A path reported
     /// again without being open was closed (or renamed into place).
     pub fn changed(&mut self, paths: Vec<PathBuf>, open: &[PathBuf], now: Instant) {
+        // A checkout can report 20k paths at once: look `open` up, do not scan it per path.
+        let open: BTreeSet<&PathBuf> = open.iter().collect();
         for path in &paths {
             if open.contains(path) {
                 self.writing.entry(path.clone()).or_insert(now);
