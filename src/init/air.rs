@@ -288,19 +288,33 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// A command written for Windows' `cmd.exe` will not run here: say so, and use the Unix form
-/// where it is plain (`cmd /c X` → `X`, backslashes → slashes).
+/// where it is plain (`cmd /c X` → `X`, `tmp\main.exe` → `tmp/main.exe`). Only a word that
+/// looks like a Windows path is touched: a backslash inside quotes or next to `$` or `=` is a
+/// Unix escape (`-ldflags "-X main.v=\"1\""`), and stays.
 fn unix_command(cmd: &str, key: &str, t: &mut Translation) -> String {
     let lower = cmd.to_ascii_lowercase();
-    let stripped = ["cmd /c ", "cmd.exe /c ", "cmd /C "].iter().find_map(|p| {
-        lower
-            .starts_with(&p.to_ascii_lowercase())
-            .then(|| &cmd[p.len()..])
-    });
-    let windows = stripped.is_some() || cmd.contains('\\') || lower.contains(".exe");
-    if !windows {
+    let stripped = ["cmd /c ", "cmd.exe /c "]
+        .iter()
+        .find_map(|p| lower.starts_with(p).then(|| &cmd[p.len()..]));
+    let rest = stripped.unwrap_or(cmd);
+    let windows_path = |w: &str| w.contains('\\') && !w.contains(['"', '\'', '$', '=']);
+    let has_exe = lower
+        .split_whitespace()
+        .any(|w| w.trim_matches(['"', '\'']).ends_with(".exe"));
+    if stripped.is_none() && !has_exe && !rest.split(' ').any(windows_path) {
         return cmd.to_owned();
     }
-    let unix = stripped.unwrap_or(cmd).replace('\\', "/");
+    let unix = rest
+        .split(' ')
+        .map(|w| {
+            if windows_path(w) {
+                w.replace('\\', "/")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     t.notes.push(format!(
         "`{key}` = {cmd:?} is written for Windows and will not run here: translated as {unix:?}; \
          check it (a Unix binary needs no .exe)"
@@ -734,6 +748,19 @@ env_files = [".env"]
             "{:?}",
             t.notes
         );
+    }
+
+    #[test]
+    fn unix_escapes_in_commands_are_not_taken_for_windows_paths() {
+        let mut t = Translation::default();
+        let ldflags = r#"go build -ldflags "-X main.version=\"1.2\"" -o ./tmp/main ."#;
+        assert_eq!(unix_command(ldflags, "build.cmd", &mut t), ldflags);
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
+        assert_eq!(
+            unix_command("cmd /c go build -o tmp\\main.exe .", "build.cmd", &mut t),
+            "go build -o tmp/main.exe ."
+        );
+        assert_eq!(t.notes.len(), 1);
     }
 
     #[test]
