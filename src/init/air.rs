@@ -89,10 +89,12 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
 
     // The build: pre_cmd, then cmd (air's default when the file leaves it out).
     let mut build_lines = Vec::new();
+    // A multi-line TOML string keeps its indentation and final newline: not part of the command.
     let cmd = build
         .get("cmd")
         .and_then(Value::as_str)
-        .filter(|c| !c.trim().is_empty())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
         .unwrap_or(AIR_CMD);
     let cmd = unix_command(cmd, "build.cmd", &mut t);
     let full = strings(build.get("pre_cmd"))
@@ -296,12 +298,15 @@ fn unix_command(cmd: &str, key: &str, t: &mut Translation) -> String {
     let stripped = ["cmd /c ", "cmd.exe /c "]
         .iter()
         .find_map(|p| lower.starts_with(p).then(|| &cmd[p.len()..]));
-    let rest = stripped.unwrap_or(cmd);
+    // `cmd /c "a && b"`: the quotes hold cmd.exe's one argument, which is `a && b` for sh too.
+    let rest = match stripped.map(str::trim) {
+        Some(r) if r.len() >= 2 && r.starts_with('"') && r.ends_with('"') => &r[1..r.len() - 1],
+        Some(r) => r,
+        None => cmd,
+    };
     let windows_path = |w: &str| w.contains('\\') && !w.contains(['"', '\'', '$', '=']);
-    let has_exe = lower
-        .split_whitespace()
-        .any(|w| w.trim_matches(['"', '\'']).ends_with(".exe"));
-    if stripped.is_none() && !has_exe && !rest.split(' ').any(windows_path) {
+    // A name ending in .exe is no problem by itself: `go build -o tmp/main.exe` works here.
+    if stripped.is_none() && !rest.split(' ').any(windows_path) {
         return cmd.to_owned();
     }
     let unix = rest
@@ -317,7 +322,7 @@ fn unix_command(cmd: &str, key: &str, t: &mut Translation) -> String {
         .join(" ");
     t.notes.push(format!(
         "`{key}` = {cmd:?} is written for Windows and will not run here: translated as {unix:?}; \
-         check it (a Unix binary needs no .exe)"
+         check it"
     ));
     unix
 }
@@ -421,6 +426,23 @@ fn run_lines(air: &Table, build: &Table, t: &mut Translation) -> Vec<String> {
             .filter(|b| !b.is_empty())
             .unwrap_or(AIR_BIN);
         let bin = unix_command(bin, "build.bin", t);
+        // air on Windows appends .exe to `bin`; a config written there builds NAME.exe, which
+        // is what exists here too.
+        let built = build.get("cmd").and_then(Value::as_str).unwrap_or(AIR_CMD);
+        let bare = bin.trim_start_matches("./");
+        let bin = if !bin.ends_with(".exe")
+            && built
+                .split_whitespace()
+                .any(|w| w.trim_start_matches("./").replace('\\', "/") == format!("{bare}.exe"))
+        {
+            t.notes.push(format!(
+                "build.bin = {bin:?} runs as {bin}.exe: the build writes that name (air adds .exe \
+                 on Windows)"
+            ));
+            format!("{bin}.exe")
+        } else {
+            bin
+        };
         // air runs `bin` relative to the project root, a bare name included; a program
         // without a slash would be looked up on PATH.
         let bin = if bin.contains('/') {
@@ -760,7 +782,37 @@ env_files = [".env"]
             unix_command("cmd /c go build -o tmp\\main.exe .", "build.cmd", &mut t),
             "go build -o tmp/main.exe ."
         );
-        assert_eq!(t.notes.len(), 1);
+        assert_eq!(
+            unix_command(
+                "cmd /c \"npm run build && go build -o tmp/main.exe ./cmd/server\"",
+                "build.cmd",
+                &mut t
+            ),
+            "npm run build && go build -o tmp/main.exe ./cmd/server"
+        );
+        assert_eq!(t.notes.len(), 2);
+    }
+
+    #[test]
+    fn a_build_of_name_exe_runs_name_exe_as_air_does_on_windows() {
+        let root = std::env::temp_dir();
+        let t = translate(
+            "[build]\ncmd = \"go build -o ./tmp/main.exe .\"\n",
+            Path::new(".air.toml"),
+            &root,
+        )
+        .expect("translates");
+        assert_eq!(load(&t, &root).run.expect("run").program, "./tmp/main.exe");
+        let t = translate(
+            "[build]\ncmd = \"\"\"\n  templ generate &&\n  go build -o ./tmp/main .\n\"\"\"\n",
+            Path::new(".air.toml"),
+            &root,
+        )
+        .expect("translates");
+        assert_eq!(
+            load(&t, &root).build.expect("build").cmd,
+            "templ generate &&\n  go build -o ./tmp/main ."
+        );
     }
 
     #[test]
