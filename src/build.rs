@@ -14,7 +14,7 @@ use crate::config::BuildConfig;
 use crate::event::Event;
 use crate::listen::ACTIVATION_VARS;
 use crate::supervise::process::{self, ProcessGroup};
-use crate::ui::status::Terminal;
+use crate::ui::status::{Stream, Terminal};
 
 /// One run of the build command.
 #[derive(Debug)]
@@ -76,7 +76,9 @@ impl BuildJob {
             output.readers.push(
                 std::thread::Builder::new()
                     .name("build-output".into())
-                    .spawn(move || forward(pipe, &terminal, &tail))?,
+                    .spawn(move || {
+                        terminal.forward(pipe, Stream::Stderr, |chunk| keep_tail(&tail, chunk))
+                    })?,
             );
         }
         Ok(BuildJob {
@@ -110,19 +112,13 @@ impl BuildJob {
     }
 }
 
-fn forward(mut pipe: impl io::Read, terminal: &Terminal, tail: &Mutex<Vec<u8>>) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = pipe.read(&mut buf) {
-        if n == 0 {
-            return;
-        }
-        terminal.print(&buf[..n]);
-        if let Ok(mut tail) = tail.lock() {
-            tail.extend_from_slice(&buf[..n]);
-            if tail.len() > 2 * TAIL_BYTES {
-                let cut = tail.len() - TAIL_BYTES;
-                tail.drain(..cut);
-            }
+/// Keeps the last `TAIL_BYTES` (or up to twice that) of the build's output.
+fn keep_tail(tail: &Mutex<Vec<u8>>, chunk: &[u8]) {
+    if let Ok(mut tail) = tail.lock() {
+        tail.extend_from_slice(chunk);
+        if tail.len() > 2 * TAIL_BYTES {
+            let cut = tail.len() - TAIL_BYTES;
+            tail.drain(..cut);
         }
     }
 }

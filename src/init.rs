@@ -439,7 +439,7 @@ pub fn run(root: &Path, request: &InitRequest) -> Result<u8, Error> {
     } else {
         (
             generic_template(),
-            "No Go, Rust, Node or Python project detected: fill in the TODOs.".to_owned(),
+            "No Go, Rust, Node, Python or Ruby project detected: fill in the TODOs.".to_owned(),
             "no known project type".to_owned(),
         )
     };

@@ -68,7 +68,7 @@ impl Loader {
                     Some(project) => (project.template(), Source::Detected(project.stack_name())),
                     None => {
                         return Err(Error::Usage(format!(
-                            "no {FILE_NAME} in {} and no Go, Rust, Node or Python project detected: \
+                            "no {FILE_NAME} in {} and no Go, Rust, Node, Python or Ruby project detected: \
                              run `hot init` to write a config to fill in (every key is documented in \
                              .hot.toml.example), or pass -c FILE",
                             root.display()

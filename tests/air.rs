@@ -36,14 +36,7 @@ fn an_include_file_outside_the_include_dirs_builds() {
     );
     hot.wait("build_ok");
     project.write("main.go", "package main // 2\n");
-    let change = hot.wait("change");
-    assert_eq!(
-        change["paths"],
-        serde_json::json!(["main.go"]),
-        "{}",
-        hot.transcript()
-    );
-    hot.wait("build_ok");
+    one_change(&mut hot, &["main.go"]);
     assert_eq!(project.read("tmp/built.txt"), "package main // 2\n");
 }
 
@@ -107,11 +100,4 @@ fn set_executable(path: &std::path::Path) {
     let mut perms = std::fs::metadata(path).expect("stat").permissions();
     perms.set_mode(0o755);
     std::fs::set_permissions(path, perms).expect("chmod");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }

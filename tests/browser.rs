@@ -537,11 +537,6 @@ fn the_proxy_keeps_stop_then_start_free_of_refusals() {
     assert!(ok >= 1, "no request went through");
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// A WebSocket client: handshake, masked text frames out, frames in.
 struct WebSocket {
     stream: TcpStream,

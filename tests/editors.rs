@@ -26,18 +26,6 @@ fn started() -> (Project, Hot) {
     (project, hot)
 }
 
-/// Asserts the next change event lists exactly `paths`, then waits for its build.
-fn one_change(hot: &mut Hot, paths: &[&str]) {
-    let change = hot.wait("change");
-    assert_eq!(
-        change["paths"],
-        serde_json::json!(paths),
-        "{}",
-        hot.transcript()
-    );
-    hot.wait("build_ok");
-}
-
 /// Proves that nothing before it triggered a build: the next change lists only the barrier.
 fn barrier(project: &Project, hot: &mut Hot, n: u32) {
     project.write("src/version.txt", &format!("barrier {n}\n"));

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::config::RunConfig;
 use crate::event::{AppId, Event, ReadyVia};
 use crate::listen::{ACTIVATION_VARS, Listeners};
-use crate::ui::status::Terminal;
+use crate::ui::status::{Stream, Terminal};
 
 use super::StopReason;
 use super::process::{self, ProcessGroup};
@@ -73,11 +73,11 @@ impl AppProcess {
         if let Some(terminal) = output {
             // stdout first, then stderr (see `process::spawn`). The threads end when the app
             // and whatever it started have closed the pipes.
-            for (pipe, to_stdout) in pipes.into_iter().zip([true, false]) {
+            for (pipe, stream) in pipes.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
                 let terminal = terminal.clone();
                 std::thread::Builder::new()
                     .name("app-output".into())
-                    .spawn(move || forward(pipe, &terminal, to_stdout))?;
+                    .spawn(move || terminal.forward(pipe, stream, |_| {}))?;
             }
         }
         Ok(AppProcess {
@@ -93,21 +93,6 @@ impl AppProcess {
     pub fn stop(&mut self, run: &RunConfig, reason: StopReason) {
         self.stopping = Some(reason);
         self.group.signal(run.stop_signal);
-    }
-}
-
-/// Copies the app's output as it comes, partial lines included.
-fn forward(mut pipe: impl io::Read, terminal: &Terminal, to_stdout: bool) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = pipe.read(&mut buf) {
-        if n == 0 {
-            return;
-        }
-        if to_stdout {
-            terminal.print_out(&buf[..n]);
-        } else {
-            terminal.print(&buf[..n]);
-        }
     }
 }
 

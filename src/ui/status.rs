@@ -191,6 +191,36 @@ impl Terminal {
     }
 }
 
+/// Which of hot's standard streams forwarded output goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Terminal {
+    /// Copies a child's output from `pipe` to `stream` as it comes, partial lines included,
+    /// handing every chunk to `also` too (a build keeps its tail); ends with the pipe.
+    pub fn forward(
+        &self,
+        mut pipe: impl std::io::Read,
+        stream: Stream,
+        mut also: impl FnMut(&[u8]),
+    ) {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            match stream {
+                Stream::Stdout => self.print_out(&buf[..n]),
+                Stream::Stderr => self.print(&buf[..n]),
+            }
+            also(&buf[..n]);
+        }
+    }
+}
+
 /// Whether two open files are the same file (device and inode): then what is written to one
 /// shows up between what is written to the other.
 fn same_file(a: &impl std::os::fd::AsFd, b: &impl std::os::fd::AsFd) -> bool {

@@ -423,21 +423,7 @@ impl State {
         dir: &Path,
         mut files: Option<&mut Vec<PathBuf>>,
     ) -> Result<(), Native> {
-        let prune = self.filter.clone();
-        let walker = ignore::WalkBuilder::new(dir)
-            .standard_filters(false)
-            .hidden(false)
-            .git_ignore(self.gitignore)
-            .git_exclude(self.gitignore)
-            .ignore(self.gitignore)
-            .parents(self.gitignore)
-            .require_git(false)
-            .follow_links(false)
-            .filter_entry(move |e| {
-                !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
-            })
-            .build();
-        for entry in walker {
+        for entry in walk(dir, self.filter.clone(), self.gitignore) {
             let Ok(entry) = entry else { continue };
             let path = entry.path();
             if entry.file_type().is_some_and(|t| t.is_dir()) {
@@ -466,27 +452,33 @@ fn files(
     gitignore: bool,
 ) -> impl Iterator<Item = PathBuf> + Send + 'static {
     roots.into_iter().flat_map(move |root| {
-        let prune = filter.clone();
         let wants = filter.clone();
-        ignore::WalkBuilder::new(root)
-            .standard_filters(false)
-            .hidden(false)
-            .git_ignore(gitignore)
-            .git_exclude(gitignore)
-            .ignore(gitignore)
-            .parents(gitignore)
-            .require_git(false)
-            .follow_links(false)
-            .filter_entry(move |e| {
-                !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
-            })
-            .build()
+        walk(&root, filter.clone(), gitignore)
             .flatten()
             .filter(move |e| {
                 e.file_type().is_some_and(|t| t.is_file()) && wants.wants_file(e.path())
             })
             .map(ignore::DirEntry::into_path)
     })
+}
+
+/// The tree below `root` as hot sees it: pruned directories (tmp dir, `.git`, excluded or,
+/// with `gitignore`, ignored) are not entered, and symlinks are not followed, so a link loop
+/// cannot make the walk go round.
+fn walk(root: &Path, prune: Filter, gitignore: bool) -> ignore::Walk {
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(false)
+        .git_ignore(gitignore)
+        .git_exclude(gitignore)
+        .ignore(gitignore)
+        .parents(gitignore)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(move |e| {
+            !(e.file_type().is_some_and(|t| t.is_dir()) && prune.prunes_dir(e.path()))
+        })
+        .build()
 }
 
 /// A path as the user sees it: relative to the project, "." for the project itself (which also

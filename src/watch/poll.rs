@@ -123,8 +123,11 @@ impl Dir {
             .is_none_or(|s| s.mtime_ns.saturating_add(SETTLED.as_nanos() as i64) < self.listed_ns)
     }
 
-    fn find(&self, name: &CStr) -> Option<usize> {
-        self.files.binary_search_by(|f| (*f.name).cmp(name)).ok()
+    /// The index of the file named `name` (bytes, without the NUL).
+    fn find(&self, name: &[u8]) -> Option<usize> {
+        self.files
+            .binary_search_by(|f| f.name.to_bytes().cmp(name))
+            .ok()
     }
 }
 
@@ -322,10 +325,9 @@ impl Poller {
             let Some(dir) = self.dirs.get_mut(parent) else {
                 continue;
             };
-            let Ok(name) = CString::new(name.as_bytes()) else {
+            let Some(i) = dir.find(name.as_bytes()) else {
                 continue;
             };
-            let Some(i) = dir.find(&name) else { continue };
             // A file that is gone was seen by its directory's listing.
             if let Some(now) = stamp(path) {
                 if now != dir.files[i].stamp {

@@ -577,3 +577,23 @@ pub fn clean_env(cmd: &mut Command) {
     }
     cmd.env_remove("NO_COLOR").env("CI", "true");
 }
+
+/// Asserts the next change event lists exactly `paths`, then waits for its build.
+pub fn one_change(hot: &mut Hot, paths: &[&str]) {
+    let change = hot.wait("change");
+    assert_eq!(
+        change["paths"],
+        serde_json::json!(paths),
+        "{}",
+        hot.transcript()
+    );
+    hot.wait("build_ok");
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
