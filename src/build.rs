@@ -69,7 +69,9 @@ impl BuildJob {
                 }
             }
         }
-        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, Event::BuildFinished)?;
+        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, |outcome| {
+            Event::BuildFinished(outcome.into())
+        })?;
         let mut output = Output::default();
         for pipe in pipes {
             let (terminal, tail) = (terminal.clone(), output.tail.clone());

@@ -16,9 +16,7 @@ pub enum Event {
         open: Vec<PathBuf>,
     },
     /// The build process (and its group leader) exited.
-    BuildFinished(Outcome),
-    /// The build failed only because the app's running binary could not be overwritten.
-    BuildBlocked,
+    BuildFinished(BuildEnd),
     /// An app process exited.
     AppExited { app: AppId, outcome: Outcome },
     /// An app is ready to serve (see `[run] ready`), and how that is known.
@@ -43,6 +41,24 @@ pub enum Event {
     },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildEnd {
+    pub outcome: Outcome,
+    /// It failed because the app's running binary could not be overwritten ("text file busy").
+    /// The process waiter cannot know; the app loop, which holds the build's output, fills it in.
+    pub binary_busy: bool,
+}
+
+impl From<Outcome> for BuildEnd {
+    fn from(outcome: Outcome) -> Self {
+        BuildEnd {
+            outcome,
+            binary_busy: false,
+        }
+    }
 }
 
 /// Names one app process for the whole of its life: the Supervisor hands these out, so that

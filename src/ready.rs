@@ -6,9 +6,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::RawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -125,8 +125,12 @@ fn receive(socket: &UnixDatagram, events: &Sender<Event>) {
 /// What a probe connects to.
 #[derive(Debug, Clone)]
 pub enum ProbeTarget {
-    /// `GET path` on this address; ready on any status below 500.
-    Http { addr: SocketAddr, path: String },
+    /// `GET path` on this address; ready on `expect`, or any status below 500.
+    Http {
+        addr: SocketAddr,
+        path: String,
+        expect: Option<u16>,
+    },
     /// A socket the app binds itself: ready once a connection is accepted.
     Connect(SocketAddr),
     /// A socket hot holds (`listener` is hot's copy): a connection always succeeds there,
@@ -140,18 +144,33 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Probes `target` on a thread until it answers, then sends `AppReady`; gives up quietly once
-/// `gone` is set (the app exited).
+/// `gone` is set (the app exited). Each failed HTTP attempt is kept in `last_attempt`, for a
+/// `--once` that gives up to say why.
 pub fn probe(
     target: ProbeTarget,
     app: AppId,
     gone: Arc<AtomicBool>,
+    last_attempt: Arc<Mutex<Option<String>>>,
     events: Sender<Event>,
 ) -> io::Result<()> {
     thread::Builder::new().name("probe".into()).spawn(move || {
         let (ready, via) = match &target {
-            ProbeTarget::Http { addr, path } => (
+            ProbeTarget::Http { addr, path, expect } => (
                 until(&gone, || {
-                    http_status(*addr, path, PROBE_TIMEOUT, "hot").is_ok_and(|s| s < 500)
+                    let attempt = http_status(*addr, path, PROBE_TIMEOUT, "hot");
+                    let ok = match &attempt {
+                        Ok(status) => expect.map_or(*status < 500, |e| *status == e),
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        if let Ok(mut last) = last_attempt.lock() {
+                            *last = Some(match attempt {
+                                Ok(status) => format!("HTTP {status}"),
+                                Err(e) => e,
+                            });
+                        }
+                    }
+                    ok
                 }),
                 ReadyVia::Http,
             ),
@@ -175,6 +194,25 @@ pub fn probe(
             let _ = events.send(Event::AppReady { app, via });
         }
     })?;
+    Ok(())
+}
+
+/// Sends `AppReady` (started) once the app has kept running for `settle`.
+pub fn settle(
+    settle: Duration,
+    app: AppId,
+    gone: Arc<AtomicBool>,
+    events: Sender<Event>,
+) -> io::Result<()> {
+    thread::Builder::new()
+        .name("settle".into())
+        .spawn(move || {
+            thread::sleep(settle);
+            if !gone.load(Ordering::Relaxed) {
+                let via = ReadyVia::Started;
+                let _ = events.send(Event::AppReady { app, via });
+            }
+        })?;
     Ok(())
 }
 

@@ -165,20 +165,43 @@ fn a_notify_app_reports_ready_with_the_time_since_start() {
     let project = web_project(
         COPY,
         &[("APP_NOTIFY", "1"), ("APP_START_DELAY", "0.3")],
-        "",
+        "ready = \"notify\"",
         "",
     );
     let mut hot = Hot::start(&project, &[]);
     let start = hot.wait("start");
-    // ready = "none" (the default): ready at start, and READY=1 is reported when it comes.
-    let started = hot.wait_for("ready", |e| e["via"] == "started");
-    assert_eq!(started["pid"], start["pid"]);
-    let notified = hot.wait_for("ready", |e| e["via"] == "notify");
+    let notified = hot.wait("ready");
+    assert_eq!(notified["via"], "notify", "{}", hot.transcript());
     assert_eq!(notified["pid"], start["pid"]);
     assert!(
         notified["ms"].as_u64().expect("ms") >= 300,
         "READY=1 came after the app's 300 ms start: {notified}"
     );
+}
+
+#[test]
+fn notify_socket_is_set_only_when_hot_waits_for_ready_1() {
+    // ready = "started" (the default): nothing listens, so no NOTIFY_SOCKET (puma, for one,
+    // warns on every start when it finds the variable but not its sd_notify gem).
+    let project = Project::python_app(AppOpts::default());
+    let mut hot = Hot::start(&project, &[]);
+    let pid = hot.wait("start")["pid"].as_u64().expect("pid");
+    let env = env_map(&project.app_info(pid));
+    assert_eq!(env.get("NOTIFY_SOCKET"), None, "{env:?}");
+    assert_eq!(hot.wait("ready")["via"], "started");
+    drop(hot);
+
+    let project = Project::python_app(AppOpts {
+        run: "ready = \"notify\"\nstop_timeout_ms = 1000",
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    let pid = hot.wait("start")["pid"].as_u64().expect("pid");
+    let env = env_map(&project.app_info(pid));
+    let socket = env
+        .get("NOTIFY_SOCKET")
+        .expect("NOTIFY_SOCKET with ready = notify");
+    assert!(std::path::Path::new(socket).exists(), "{socket}");
 }
 
 #[test]
@@ -659,4 +682,47 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
         .expect("VmHWM")
+}
+
+#[test]
+fn once_waits_for_readiness_the_way_a_session_does() {
+    // [run] ready = "tcp": --once waits until the app took a connection off the held socket,
+    // not merely until [once] settle_ms passed.
+    let project = web_project(
+        COPY,
+        &[("APP_START_DELAY", "0.4")],
+        "ready = \"tcp\"",
+        "[once]\nprobe = \"none\"\nsettle_ms = 50\n",
+    );
+    let (status, output) = run_to_exit(&project.dir, &["--once", "--json"]);
+    assert_eq!(status.code(), Some(0), "{output}");
+    let ready: Value = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "ready")
+        .unwrap_or_else(|| panic!("no ready event in:\n{output}"));
+    assert_eq!(ready["via"], "tcp", "{output}");
+    assert!(ready["ms"].as_u64().expect("ms") >= 400, "{output}");
+
+    // Through hot's proxy (--reload puts it in front), as a session would run it.
+    let (status, output) = run_to_exit(&project.dir, &["--once", "--reload"]);
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(output.contains("--once ok"), "{output}");
+}
+
+#[test]
+fn once_stopped_by_a_signal_while_waiting_leaves_nothing_and_exits_with_the_signal() {
+    let project = web_project(
+        COPY,
+        &[("APP_START_DELAY", "60")],
+        "",
+        "[once]\ntimeout_ms = 60000\n",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hot"));
+    cmd.args(["--once", "--json"]).current_dir(&project.dir);
+    let mut hot = Hot::spawn(cmd);
+    let pid = hot.wait("start")["pid"].as_u64().expect("pid");
+    hot.signal(libc::SIGTERM);
+    assert_eq!(hot.wait_exit().code(), Some(143), "{}", hot.transcript());
+    assert!(process_gone(pid), "the app outlived hot --once");
 }

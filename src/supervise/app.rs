@@ -3,17 +3,16 @@
 use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::RunConfig;
-use crate::event::{AppId, Event, ReadyVia};
+use crate::event::{AppId, Event};
 use crate::listen::{ACTIVATION_VARS, Listeners};
 use crate::ui::status::{Stream, Terminal};
 
-use super::StopReason;
 use super::process::{self, ProcessGroup};
 use super::trampoline;
 
@@ -23,11 +22,9 @@ pub struct AppProcess {
     pub group: ProcessGroup,
     /// Set when it exits, for the threads probing it.
     pub gone: Arc<AtomicBool>,
-    /// The ways its readiness was reported so far (see `[run] ready`).
-    pub ready: Vec<ReadyVia>,
     pub started: Instant,
-    /// Why hot is stopping it, once it is.
-    pub stopping: Option<StopReason>,
+    /// The readiness probe's last failed attempt.
+    pub attempt: Arc<Mutex<Option<String>>>,
 }
 
 impl AppProcess {
@@ -83,16 +80,18 @@ impl AppProcess {
         Ok(AppProcess {
             id,
             gone,
-            ready: Vec::new(),
             group,
             started: Instant::now(),
-            stopping: None,
+            attempt: Arc::default(),
         })
     }
 
-    pub fn stop(&mut self, run: &RunConfig, reason: StopReason) {
-        self.stopping = Some(reason);
+    pub fn stop(&self, run: &RunConfig) {
         self.group.signal(run.stop_signal);
+    }
+
+    pub fn last_attempt(&self) -> Option<String> {
+        self.attempt.lock().ok().and_then(|last| last.clone())
     }
 }
 

@@ -2,11 +2,13 @@
 //!
 //! The `Supervisor` never touches a process, a file or a clock. The app loop feeds it events and
 //! the current time, carries out the `Effect`s it returns, and sleeps until `next_deadline`.
-//! That keeps debounce, restart ordering and grace periods testable without processes or time.
+//! That keeps debounce, restart ordering, grace periods and `--once` verdicts testable without
+//! processes or time.
 
 pub mod app;
 pub mod debounce;
 pub mod guard;
+pub mod life;
 pub mod process;
 pub mod trampoline;
 
@@ -18,12 +20,16 @@ use nix::sys::signal::Signal;
 pub use crate::config::Restart;
 use crate::config::RestartMode;
 use crate::error::exit;
-use crate::event::{AppId, Event, Key, Outcome};
+use crate::event::{AppId, BuildEnd, Event, Key, Outcome, ReadyVia};
 use debounce::{Burst, Need};
+use life::{AfterStop, Life, ReadySet, Serving};
 
 /// Timing and shape of the session: what the Supervisor needs from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
+    pub goal: Goal,
+    /// The report that makes a started app count as ready (see `[run] ready`).
+    pub ready: ReadyVia,
     pub debounce: Duration,
     pub has_build: bool,
     pub has_app: bool,
@@ -37,29 +43,72 @@ pub struct Policy {
     pub restart_mode: RestartMode,
 }
 
-/// Whether `[run] restart` wants an app that ended with `outcome` started again.
-fn restart_wanted(restart: Restart, outcome: &Outcome) -> bool {
-    match restart {
-        Restart::Never => false,
-        Restart::OnFailure => !outcome.success(),
-        Restart::Always => true,
+/// What the session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Keep the newest good build serving until asked to stop.
+    Serve,
+    /// `hot --once`: build, start the app, stop it as soon as it is ready, and conclude.
+    Check {
+        /// How long a started app has to become ready.
+        timeout: Duration,
+        /// An app that exits with status 0 before it is ready passes (a one-shot job without
+        /// sockets).
+        may_finish: bool,
+    },
+}
+
+/// What `hot --once` concluded, and so its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Built; there is no app to start.
+    Built,
+    Ready {
+        app: AppId,
+        via: ReadyVia,
+    },
+    /// The app finished with status 0 before it was ready, which `may_finish` allows.
+    Finished {
+        app: AppId,
+    },
+    BuildFailed(Outcome),
+    AppFailed {
+        app: AppId,
+        outcome: Outcome,
+    },
+    NotReady {
+        app: AppId,
+        within: Duration,
+    },
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Built | Verdict::Ready { .. } | Verdict::Finished { .. } => exit::OK,
+            Verdict::BuildFailed(_) => exit::BUILD_FAILED,
+            Verdict::AppFailed { .. } | Verdict::NotReady { .. } => exit::APP_FAILED,
+        }
     }
+}
+
+/// Why no app serves: what HTTP clients and open pages are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Build(Outcome),
+    App(Outcome),
 }
 
 /// How long the config file must stay unchanged before it is reloaded: an editor may write it
 /// in several steps, and half a file is not a config.
 const CONFIG_QUIET: Duration = Duration::from_millis(50);
 
-/// First and longest wait before restarting an app that exited on its own.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// An app that ran this long before exiting is not crash-looping: start over from the first wait.
-const HEALTHY_RUN: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Tell the user something the Supervisor decided.
     Note(String),
+    /// The same, for something that went wrong.
+    Warn(String),
     /// Load the config file again; a valid one comes back through `Supervisor::reconfigure`.
     ReloadConfig,
     /// Compare these paths' contents with what they were; answered by `ContentsChecked`.
@@ -80,7 +129,7 @@ pub enum Effect {
     StartApp {
         app: AppId,
     },
-    /// Send the stop signal to the app's process group.
+    /// Send the stop signal to the app.
     StopApp {
         app: AppId,
         reason: StopReason,
@@ -88,6 +137,24 @@ pub enum Effect {
     KillApp {
         app: AppId,
     },
+    /// Report that `app` is ready, known this way (once per way).
+    Ready {
+        app: AppId,
+        via: ReadyVia,
+    },
+    /// A new app serves: open pages reload (before `Ready` is reported, so whoever acts on the
+    /// report comes after the reload).
+    ReloadPages,
+    /// The build or the app failed: pages show it; with `app_down`, hot answers requests with
+    /// it until an app serves again.
+    ShowFailure {
+        failure: Failure,
+        app_down: bool,
+    },
+    /// A build succeeded: pages drop the failure they show.
+    ClearFailure,
+    /// `--once` reached its verdict (shutdown follows).
+    Conclude(Verdict),
     Exit(u8),
 }
 
@@ -119,11 +186,13 @@ enum BuildState {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AppState {
-    Down,
-    Up,
-    Stopping { kill_at: Option<Instant> },
+/// Whether `[run] restart` wants an app that ended with `outcome` started again.
+fn restart_wanted(restart: Restart, outcome: &Outcome) -> bool {
+    match restart {
+        Restart::Never => false,
+        Restart::OnFailure => !outcome.success(),
+        Restart::Always => true,
+    }
 }
 
 #[derive(Debug)]
@@ -131,34 +200,16 @@ pub struct Supervisor {
     policy: Policy,
     /// Changes waiting for their burst to be over, and what they are owed.
     pending: Option<Burst>,
-    build: BuildState,
-    /// The app that serves (or, `Down`, none).
-    app: AppState,
-    /// Which app that is.
-    app_id: AppId,
-    /// The last id handed out.
-    last_id: AppId,
-    /// `restart_mode = "overlap"`: the new app, started beside the serving one and not ready
-    /// yet. It takes over when it is ready.
-    successor: Option<AppId>,
-    /// Apps being stopped because a successor took over, with when to SIGKILL them.
-    retiring: Vec<(AppId, Option<Instant>)>,
-    /// Start the app as soon as the current one is down (a restart in progress).
-    start_when_down: bool,
-    /// Build for these changes as soon as the app is down (its binary blocked the build).
-    build_when_down: Option<Vec<PathBuf>>,
     /// A content check is out: act on its answer, not on the clock.
     checking: bool,
+    build: BuildState,
+    app: Life,
     /// The config file changed at this time; reload once it has been quiet a while.
     config_changed: Option<Instant>,
     /// Set once shutdown began: the exit status to end with.
     shutdown: Option<u8>,
-    /// When the current app was started.
-    up_since: Option<Instant>,
-    /// Start the app again at this time (after it exited on its own).
-    retry_at: Option<Instant>,
-    /// The next wait before such a restart.
-    backoff: Duration,
+    /// `Goal::Check`: the started app is not ready by then.
+    check_by: Option<Instant>,
 }
 
 impl Supervisor {
@@ -166,35 +217,30 @@ impl Supervisor {
         Supervisor {
             policy,
             pending: None,
-            build: BuildState::Idle,
-            app: AppState::Down,
-            app_id: AppId::default(),
-            last_id: AppId::default(),
-            successor: None,
-            retiring: Vec::new(),
-            start_when_down: false,
-            build_when_down: None,
             checking: false,
+            build: BuildState::Idle,
+            app: Life::new(),
             config_changed: None,
             shutdown: None,
-            up_since: None,
-            retry_at: None,
-            backoff: BACKOFF_FIRST,
+            check_by: None,
         }
     }
 
     /// The first effects of a session: build, or start the app straight away.
     pub fn start(&mut self, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
         if self.policy.has_build {
             self.build = BuildState::Running {
                 changes: Vec::new(),
             };
-            vec![Effect::StartBuild {
+            effects.push(Effect::StartBuild {
                 changes: Vec::new(),
-            }]
+            });
         } else {
-            self.start_app(now)
+            self.start_app(now, &mut effects);
+            self.check_ended(&mut effects);
         }
+        effects
     }
 
     /// The config was reloaded (`file`, relative to the project): rebuild and restart under
@@ -203,7 +249,10 @@ impl Supervisor {
         if self.shutdown.is_some() {
             return Vec::new();
         }
-        self.policy = policy;
+        self.policy = Policy {
+            goal: self.policy.goal,
+            ..policy
+        };
         self.burst(now).asked(vec![file], now);
         self.step(None, now)
     }
@@ -219,19 +268,14 @@ impl Supervisor {
             BuildState::Cancelling { kill_at } => kill_at,
             _ => None,
         };
-        let app_kill = match self.app {
-            AppState::Stopping { kill_at } => kill_at,
-            _ => None,
-        };
         let reload = self.config_changed.map(|t| t + CONFIG_QUIET);
-        let retiring_kill = self.retiring.iter().filter_map(|(_, at)| *at).min();
         [
             quiet,
             build_kill,
-            app_kill,
-            self.retry_at,
+            self.app.next_kill(),
+            self.app.retry_at(),
             reload,
-            retiring_kill,
+            self.check_by,
         ]
         .into_iter()
         .flatten()
@@ -247,9 +291,7 @@ impl Supervisor {
         self.on_time(now, &mut effects);
         if let Some(code) = self.shutdown {
             if self.build == BuildState::Idle
-                && self.app == AppState::Down
-                && self.successor.is_none()
-                && self.retiring.is_empty()
+                && self.app.is_over()
                 && !effects.contains(&Effect::Exit(code))
             {
                 effects.push(Effect::Exit(code));
@@ -294,94 +336,195 @@ impl Supervisor {
                 }
             }
             Event::Key(Key::Clear) => {}
-            Event::BuildFinished(outcome) => {
-                // A build that completed serves its changes even if newer ones wait to be
-                // checked: the app it starts is newer than the one running.
-                let was = std::mem::replace(&mut self.build, BuildState::Idle);
-                if matches!(was, BuildState::Running { .. })
-                    && outcome.success()
-                    && self.shutdown.is_none()
-                {
-                    effects.extend(self.restart_app(now));
-                }
+            Event::BuildFinished(end) => self.on_build_end(end, now, effects),
+            Event::AppReady { app, via } => self.on_ready(app, via, now, effects),
+            Event::AppExited { app, outcome } => self.on_exit(app, outcome, now, effects),
+            Event::Signalled(signal) => self.on_signal(signal, now, effects),
+            Event::WatchFailed(_) | Event::Notified { .. } => {}
+        }
+    }
+
+    fn on_build_end(&mut self, end: BuildEnd, now: Instant, effects: &mut Vec<Effect>) {
+        let was = std::mem::replace(&mut self.build, BuildState::Idle);
+        // A cancelled build's changes are owed to the burst that cancelled it.
+        let BuildState::Running { changes } = was else {
+            return;
+        };
+        if self.shutdown.is_some() {
+            return;
+        }
+        if end.outcome.success() {
+            // A build that completed serves its changes even if newer ones wait to be checked:
+            // the app it starts is newer than the one running.
+            if self.serves() {
+                effects.push(Effect::ClearFailure);
             }
-            Event::BuildBlocked => {
-                let was = std::mem::replace(&mut self.build, BuildState::Idle);
-                if self.shutdown.is_none() && self.app == AppState::Up {
-                    self.app = AppState::Stopping {
-                        kill_at: Some(now + self.policy.stop_timeout),
-                    };
-                    self.build_when_down = Some(match was {
-                        BuildState::Running { changes } => changes,
-                        _ => Vec::new(),
-                    });
-                    effects.push(Effect::StopApp {
-                        app: self.app_id,
-                        reason: StopReason::Restart,
-                    });
-                }
+            self.restart_app(now, effects);
+            self.check_ended(effects);
+            return;
+        }
+        if end.binary_busy {
+            if let Serving::Up { id, .. } = self.app.serving {
+                // The build needs the binary the app is running: stop it, then build again.
+                effects.push(Effect::Warn(
+                    "the build could not overwrite the running app's binary (text file busy): \
+                     stopping the app and building again"
+                        .into(),
+                ));
+                self.stop_serving(id, AfterStop::Build(changes), now, effects);
+                return;
             }
-            Event::AppReady { app, .. } => {
-                if self.successor == Some(app) {
-                    self.promote(app, now, effects);
+        }
+        if self.serves() {
+            effects.push(Effect::ShowFailure {
+                failure: Failure::Build(end.outcome),
+                app_down: self.app.is_down() && self.app.successor.is_none(),
+            });
+        } else {
+            self.conclude(Verdict::BuildFailed(end.outcome), now, effects);
+        }
+    }
+
+    /// `app` reported ready `via` one way. Each way is reported once; only the way the policy
+    /// waits for makes it count: a successor takes over, pages reload, `--once` concludes.
+    fn on_ready(&mut self, app: AppId, via: ReadyVia, now: Instant, effects: &mut Vec<Effect>) {
+        let counts = via == self.policy.ready;
+        if self.app.successor == Some(app) {
+            effects.push(Effect::Ready { app, via });
+            if counts {
+                let mut ready = ReadySet::default();
+                ready.insert(via);
+                if self.serves() {
+                    effects.insert(effects.len() - 1, Effect::ReloadPages);
                 }
+                // After the report: the new app is ready, then the old one is stopped.
+                self.promote(app, ready, now, effects);
             }
-            Event::AppExited { app, outcome } => {
-                if self.successor == Some(app) {
-                    self.successor = None;
-                    if self.shutdown.is_none() {
-                        effects.push(Effect::Note(format!(
-                            "the new app {outcome} before it was ready; {}",
-                            if self.app == AppState::Up {
-                                "the old one keeps serving"
-                            } else {
-                                "waiting for a change"
-                            }
-                        )));
+            return;
+        }
+        let Serving::Up { id, ready, .. } = &mut self.app.serving else {
+            return;
+        };
+        if *id != app || !ready.insert(via) {
+            return;
+        }
+        if counts && self.serves() {
+            effects.push(Effect::ReloadPages);
+        }
+        effects.push(Effect::Ready { app, via });
+        if counts && !self.serves() && self.shutdown.is_none() {
+            self.conclude(Verdict::Ready { app, via }, now, effects);
+        }
+    }
+
+    fn on_exit(&mut self, app: AppId, outcome: Outcome, now: Instant, effects: &mut Vec<Effect>) {
+        if self.app.successor == Some(app) {
+            self.app.successor = None;
+            if self.shutdown.is_none() {
+                effects.push(Effect::Note(format!(
+                    "the new app {outcome} before it was ready; {}",
+                    if self.app.is_up() {
+                        "the old one keeps serving"
+                    } else {
+                        "waiting for a change"
                     }
+                )));
+            }
+            return;
+        }
+        if let Some(at) = self.app.retiring.iter().position(|(id, _)| *id == app) {
+            self.app.retiring.remove(at);
+            return;
+        }
+        if self.app.serving_id() != Some(app) {
+            return;
+        }
+        let was = std::mem::replace(&mut self.app.serving, Serving::Down { retry_at: None });
+        match was {
+            Serving::Stopping { then, .. } => {
+                if self.shutdown.is_some() || self.app.successor.is_some() {
                     return;
                 }
-                if let Some(at) = self.retiring.iter().position(|(id, _)| *id == app) {
-                    self.retiring.remove(at);
-                    return;
-                }
-                if app != self.app_id || self.app == AppState::Down {
-                    return;
-                }
-                let was = std::mem::replace(&mut self.app, AppState::Down);
-                if self.shutdown.is_some() || self.successor.is_some() {
-                    // Shutting down, or a successor is about to take over anyway.
-                    return;
-                }
-                if let Some(changes) = self.build_when_down.take() {
-                    // The build needs the binary the app was running: build now, then start.
-                    self.build = BuildState::Running {
-                        changes: changes.clone(),
-                    };
-                    effects.push(Effect::StartBuild { changes });
-                } else if std::mem::take(&mut self.start_when_down) {
-                    effects.extend(self.start_app(now));
-                } else if was == AppState::Up && restart_wanted(self.policy.restart, &outcome) {
-                    let ran = self
-                        .up_since
-                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                    if ran >= HEALTHY_RUN {
-                        self.backoff = BACKOFF_FIRST;
+                match then {
+                    AfterStop::Build(changes) => {
+                        self.build = BuildState::Running {
+                            changes: changes.clone(),
+                        };
+                        effects.push(Effect::StartBuild { changes });
                     }
-                    self.retry_at = Some(now + self.backoff);
+                    AfterStop::Start => self.start_app(now, effects),
+                    AfterStop::Rest => {}
+                }
+            }
+            Serving::Up { since, .. } => {
+                if self.shutdown.is_some() {
+                    return;
+                }
+                if !self.serves() {
+                    // Not concluded yet, so it was not ready.
+                    let verdict = if self.policy_may_finish() && outcome.success() {
+                        Verdict::Finished { app }
+                    } else {
+                        Verdict::AppFailed { app, outcome }
+                    };
+                    self.conclude(verdict, now, effects);
+                    return;
+                }
+                if self.app.successor.is_none() {
+                    effects.push(Effect::ShowFailure {
+                        failure: Failure::App(outcome),
+                        app_down: true,
+                    });
+                }
+                if self.app.successor.is_some() {
+                    // The successor is about to take over anyway.
+                } else if restart_wanted(self.policy.restart, &outcome) {
+                    let wait = self.app.next_backoff(now.saturating_duration_since(since));
+                    self.app.serving = Serving::Down {
+                        retry_at: Some(now + wait),
+                    };
                     effects.push(Effect::Note(format!(
                         "starting the app again in {} ms",
-                        self.backoff.as_millis()
+                        wait.as_millis()
                     )));
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-                } else if was == AppState::Up {
+                } else {
                     effects.push(Effect::Note(
                         "the app exited; waiting for a change (r restarts it now)".into(),
                     ));
                 }
             }
-            Event::Signalled(signal) => self.on_signal(signal, now, effects),
-            Event::WatchFailed(_) | Event::Notified { .. } => {}
+            Serving::Down { .. } => {}
+        }
+    }
+
+    /// Whether the goal is to keep serving (not a `--once` check).
+    fn serves(&self) -> bool {
+        self.policy.goal == Goal::Serve
+    }
+
+    fn policy_may_finish(&self) -> bool {
+        matches!(
+            self.policy.goal,
+            Goal::Check {
+                may_finish: true,
+                ..
+            }
+        )
+    }
+
+    /// `--once` has its verdict: say it, stop everything, exit with its status.
+    fn conclude(&mut self, verdict: Verdict, now: Instant, effects: &mut Vec<Effect>) {
+        self.check_by = None;
+        let code = verdict.exit_code();
+        effects.push(Effect::Conclude(verdict));
+        self.on_stop_request(code, now, effects);
+    }
+
+    /// `--once` without an app to start: a good build is the verdict.
+    fn check_ended(&mut self, effects: &mut Vec<Effect>) {
+        if !self.serves() && !self.policy.has_app && self.shutdown.is_none() {
+            effects.push(Effect::Conclude(Verdict::Built));
+            self.shutdown = Some(exit::OK);
         }
     }
 
@@ -454,13 +597,10 @@ impl Supervisor {
             self.config_changed = None;
             effects.push(Effect::ReloadConfig);
         }
-        if self.retry_at.is_some_and(|at| now >= at) {
-            self.retry_at = None;
-            if self.app == AppState::Down
-                && self.build == BuildState::Idle
-                && self.shutdown.is_none()
-            {
-                effects.extend(self.start_app(now));
+        if self.app.retry_at().is_some_and(|at| now >= at) {
+            self.app.serving = Serving::Down { retry_at: None };
+            if self.build == BuildState::Idle && self.shutdown.is_none() {
+                self.start_app(now, effects);
             }
         }
         if let BuildState::Cancelling { kill_at: Some(at) } = self.build {
@@ -469,17 +609,32 @@ impl Supervisor {
                 effects.push(Effect::KillBuild);
             }
         }
-        if let AppState::Stopping { kill_at: Some(at) } = self.app {
-            if now >= at {
-                self.app = AppState::Stopping { kill_at: None };
-                effects.push(Effect::KillApp { app: self.app_id });
+        if let Serving::Stopping { id, kill_at, .. } = &mut self.app.serving {
+            if kill_at.is_some_and(|at| now >= at) {
+                *kill_at = None;
+                effects.push(Effect::KillApp { app: *id });
             }
         }
-        for (app, kill_at) in &mut self.retiring {
+        for (app, kill_at) in &mut self.app.retiring {
             if kill_at.is_some_and(|at| now >= at) {
                 *kill_at = None;
                 effects.push(Effect::KillApp { app: *app });
             }
+        }
+        if self.check_by.is_some_and(|at| now >= at) {
+            if let (Goal::Check { timeout, .. }, Some(app)) =
+                (self.policy.goal, self.app.serving_id())
+            {
+                self.conclude(
+                    Verdict::NotReady {
+                        app,
+                        within: timeout,
+                    },
+                    now,
+                    effects,
+                );
+            }
+            self.check_by = None;
         }
         let due = self
             .pending
@@ -501,7 +656,7 @@ impl Supervisor {
             };
             effects.push(Effect::StartBuild { changes });
         } else {
-            effects.extend(self.restart_app(now));
+            self.restart_app(now, effects);
         }
     }
 
@@ -521,11 +676,11 @@ impl Supervisor {
             if self.build != BuildState::Idle {
                 effects.push(Effect::KillBuild);
             }
-            if self.app != AppState::Down {
-                effects.push(Effect::KillApp { app: self.app_id });
+            if let Some(app) = self.app.serving_id() {
+                effects.push(Effect::KillApp { app });
             }
             // The first request moved any successor here.
-            for (app, _) in &self.retiring {
+            for (app, _) in &self.app.retiring {
                 effects.push(Effect::KillApp { app: *app });
             }
             effects.push(Effect::Exit(exit::SIGINT));
@@ -533,8 +688,8 @@ impl Supervisor {
         }
         self.shutdown = Some(code);
         self.pending = None;
-        self.start_when_down = false;
-        if let Some(successor) = self.successor.take() {
+        self.check_by = None;
+        if let Some(successor) = self.app.successor.take() {
             self.retire(successor, now, effects);
         }
         if matches!(self.build, BuildState::Running { .. }) {
@@ -543,94 +698,105 @@ impl Supervisor {
             };
             effects.push(Effect::CancelBuild);
         }
-        if self.app == AppState::Up {
-            self.app = AppState::Stopping {
-                kill_at: Some(now + self.policy.stop_timeout),
-            };
-            effects.push(Effect::StopApp {
-                app: self.app_id,
-                reason: StopReason::Shutdown,
-            });
+        match &mut self.app.serving {
+            Serving::Up { id, .. } => {
+                let id = *id;
+                self.stop_serving(id, AfterStop::Rest, now, effects);
+            }
+            Serving::Stopping { then, .. } => *then = AfterStop::Rest,
+            Serving::Down { retry_at } => *retry_at = None,
+        }
+    }
+
+    /// Signals the serving app `id` to stop; `then` follows its exit.
+    fn stop_serving(
+        &mut self,
+        id: AppId,
+        then: AfterStop,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.app.serving = Serving::Stopping {
+            id,
+            kill_at: Some(now + self.policy.stop_timeout),
+            then,
+        };
+        effects.push(Effect::StopApp {
+            app: id,
+            reason: self.stop_reason(),
+        });
+    }
+
+    fn stop_reason(&self) -> StopReason {
+        if self.shutdown.is_some() {
+            StopReason::Shutdown
+        } else {
+            StopReason::Restart
         }
     }
 
     /// Stops `app`, which no longer serves, with the usual grace.
     fn retire(&mut self, app: AppId, now: Instant, effects: &mut Vec<Effect>) {
-        self.retiring
+        self.app
+            .retiring
             .push((app, Some(now + self.policy.stop_timeout)));
         effects.push(Effect::StopApp {
             app,
-            reason: if self.shutdown.is_some() {
-                StopReason::Shutdown
-            } else {
-                StopReason::Restart
-            },
+            reason: self.stop_reason(),
         });
     }
 
     /// The successor is ready: it serves from now on, and the app it replaces is stopped.
-    fn promote(&mut self, successor: AppId, now: Instant, effects: &mut Vec<Effect>) {
-        self.successor = None;
-        match self.app {
-            AppState::Up => self.retire(self.app_id, now, effects),
-            AppState::Stopping { kill_at } => self.retiring.push((self.app_id, kill_at)),
-            AppState::Down => {}
+    fn promote(
+        &mut self,
+        successor: AppId,
+        ready: ReadySet,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.app.successor = None;
+        match self.app.serving {
+            Serving::Up { id, .. } => self.retire(id, now, effects),
+            Serving::Stopping { id, kill_at, .. } => self.app.retiring.push((id, kill_at)),
+            Serving::Down { .. } => {}
         }
-        self.app = AppState::Up;
-        self.app_id = successor;
-        self.up_since = Some(now);
-        self.retry_at = None;
+        self.app.up(successor, ready, now);
     }
 
     /// After a good build (or a change when there is no build): replace the app.
-    fn restart_app(&mut self, now: Instant) -> Vec<Effect> {
+    fn restart_app(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         if !self.policy.has_app {
-            return Vec::new();
+            return;
         }
-        match self.app {
-            AppState::Down => self.start_app(now),
-            AppState::Up if self.policy.restart_mode == RestartMode::Overlap => {
-                let mut effects = Vec::new();
+        match &mut self.app.serving {
+            Serving::Down { .. } => self.start_app(now, effects),
+            Serving::Up { .. } if self.policy.restart_mode == RestartMode::Overlap => {
                 // A successor that is not ready yet runs the previous build: replace it too.
-                if let Some(stale) = self.successor.take() {
-                    self.retire(stale, now, &mut effects);
+                if let Some(stale) = self.app.successor.take() {
+                    self.retire(stale, now, effects);
                 }
-                let app = self.new_id();
-                self.successor = Some(app);
+                let app = self.app.new_id();
+                self.app.successor = Some(app);
                 effects.push(Effect::StartApp { app });
-                effects
             }
-            AppState::Up => {
-                self.app = AppState::Stopping {
-                    kill_at: Some(now + self.policy.stop_timeout),
-                };
-                self.start_when_down = true;
-                vec![Effect::StopApp {
-                    app: self.app_id,
-                    reason: StopReason::Restart,
-                }]
+            Serving::Up { id, .. } => {
+                let id = *id;
+                self.stop_serving(id, AfterStop::Start, now, effects);
             }
-            AppState::Stopping { .. } => {
-                self.start_when_down = true;
-                Vec::new()
-            }
+            Serving::Stopping { then, .. } => *then = AfterStop::Start,
         }
     }
 
-    fn start_app(&mut self, now: Instant) -> Vec<Effect> {
+    fn start_app(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         if !self.policy.has_app {
-            return Vec::new();
+            return;
         }
-        self.app = AppState::Up;
-        self.app_id = self.new_id();
-        self.up_since = Some(now);
-        self.retry_at = None;
-        vec![Effect::StartApp { app: self.app_id }]
-    }
-
-    fn new_id(&mut self) -> AppId {
-        self.last_id = AppId(self.last_id.0 + 1);
-        self.last_id
+        let app = self.app.new_id();
+        self.app.up(app, ReadySet::default(), now);
+        if let Goal::Check { timeout, .. } = self.policy.goal {
+            self.check_by = Some(now + timeout);
+        }
+        effects.push(Effect::StartApp { app });
     }
 }
 
@@ -656,6 +822,8 @@ mod tests {
 
     fn policy(has_build: bool) -> Policy {
         Policy {
+            goal: Goal::Serve,
+            ready: ReadyVia::Started,
             debounce: DEBOUNCE,
             has_build,
             has_app: true,
@@ -667,17 +835,17 @@ mod tests {
     }
 
     fn ok() -> Event {
-        Event::BuildFinished(Outcome {
+        Event::BuildFinished(BuildEnd::from(Outcome {
             code: Some(0),
             signal: None,
-        })
+        }))
     }
 
     fn failed() -> Event {
-        Event::BuildFinished(Outcome {
+        Event::BuildFinished(BuildEnd::from(Outcome {
             code: Some(1),
             signal: None,
-        })
+        }))
     }
 
     fn exited() -> Event {
@@ -698,7 +866,7 @@ mod tests {
     fn step(s: &mut Supervisor, event: Option<Event>, at: Instant) -> Vec<Effect> {
         let event = event.map(|e| match e {
             Event::AppExited { app: ANY, outcome } => Event::AppExited {
-                app: s.app_id,
+                app: s.app.serving_id().unwrap_or_default(),
                 outcome,
             },
             other => other,
@@ -719,7 +887,23 @@ mod tests {
                 Effect::KillApp { .. } => Effect::KillApp { app: ANY },
                 other => other,
             })
+            .filter(|e| !is_for_pages(e))
             .collect()
+    }
+
+    fn without_pages(effects: Vec<Effect>) -> Vec<Effect> {
+        effects.into_iter().filter(|e| !is_for_pages(e)).collect()
+    }
+
+    /// What pages and the ready report are told: checked by their own tests.
+    fn is_for_pages(effect: &Effect) -> bool {
+        matches!(
+            effect,
+            Effect::ClearFailure
+                | Effect::ShowFailure { .. }
+                | Effect::ReloadPages
+                | Effect::Ready { .. }
+        )
     }
 
     fn changed(p: &str) -> Event {
@@ -756,24 +940,26 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Supervisor::new(Policy {
             restart_mode: RestartMode::Overlap,
+            ready: ReadyVia::Notify,
             ..policy(true)
         });
         s.start(t0);
         assert!(matches!(
-            s.step(Some(ok()), t0)[..],
+            without_pages(s.step(Some(ok()), t0))[..],
             [Effect::StartApp { .. }]
         ));
-        let old = s.app_id;
+        let old = s.app.serving_id().expect("an app serves");
         // A change builds; the good build starts the successor and stops nobody yet.
-        s.step(Some(changed("a.go")), t0);
+        without_pages(s.step(Some(changed("a.go")), t0));
         tick(&mut s, t0 + DEBOUNCE);
-        let new = match s.step(Some(ok()), t0 + DEBOUNCE)[..] {
+        let new = match without_pages(s.step(Some(ok()), t0 + DEBOUNCE))[..] {
             [Effect::StartApp { app }] => app,
             ref other => panic!("expected the successor to start, got {other:?}"),
         };
         assert_ne!(new, old);
         assert_eq!(
-            s.app_id, old,
+            s.app.serving_id().expect("an app serves"),
+            old,
             "the old app serves until the new one is ready"
         );
         // Its readiness swaps them.
@@ -782,17 +968,20 @@ mod tests {
             via: crate::event::ReadyVia::Notify,
         };
         assert_eq!(
-            s.step(Some(ready), t0 + DEBOUNCE),
+            without_pages(s.step(Some(ready), t0 + DEBOUNCE)),
             [Effect::StopApp {
                 app: old,
                 reason: StopReason::Restart
             }]
         );
-        assert_eq!(s.app_id, new);
+        assert_eq!(s.app.serving_id().expect("an app serves"), new);
         // The old one is killed if it overstays its grace; its exit changes nothing else.
         let late = t0 + DEBOUNCE + STOP;
         assert_eq!(s.next_deadline(), Some(late));
-        assert_eq!(s.step(None, late), [Effect::KillApp { app: old }]);
+        assert_eq!(
+            without_pages(s.step(None, late)),
+            [Effect::KillApp { app: old }]
+        );
         let gone = Event::AppExited {
             app: old,
             outcome: Outcome {
@@ -800,8 +989,8 @@ mod tests {
                 signal: Some(Signal::SIGKILL),
             },
         };
-        assert_eq!(s.step(Some(gone), late), []);
-        assert_eq!(s.app, AppState::Up);
+        assert_eq!(without_pages(s.step(Some(gone), late)), []);
+        assert!(s.app.is_up());
     }
 
     #[test]
@@ -809,14 +998,16 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Supervisor::new(Policy {
             restart_mode: RestartMode::Overlap,
+            ready: ReadyVia::Notify,
             ..policy(true)
         });
         s.start(t0);
-        s.step(Some(ok()), t0);
-        let old = s.app_id;
-        s.step(Some(changed("a.go")), t0);
+        without_pages(s.step(Some(ok()), t0));
+        let old = s.app.serving_id().expect("an app serves");
+        without_pages(s.step(Some(changed("a.go")), t0));
         tick(&mut s, t0 + DEBOUNCE);
-        let [Effect::StartApp { app: new }] = s.step(Some(ok()), t0 + DEBOUNCE)[..] else {
+        let [Effect::StartApp { app: new }] = without_pages(s.step(Some(ok()), t0 + DEBOUNCE))[..]
+        else {
             panic!("expected the successor to start");
         };
         let died = Event::AppExited {
@@ -826,13 +1017,14 @@ mod tests {
                 signal: None,
             },
         };
-        match &s.step(Some(died), t0 + DEBOUNCE)[..] {
+        match &without_pages(s.step(Some(died), t0 + DEBOUNCE))[..] {
             [Effect::Note(note)] => assert!(note.contains("old one keeps serving"), "{note}"),
             other => panic!("expected a note, got {other:?}"),
         }
-        assert_eq!((s.app, s.app_id, s.successor), (AppState::Up, old, None));
+        assert!(s.app.is_up());
+        assert_eq!((s.app.serving_id(), s.app.successor), (Some(old), None));
         // Shutdown stops the old one and exits once it is gone.
-        let effects = s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE);
+        let effects = without_pages(s.step(Some(Event::Signalled(Signal::SIGTERM)), t0 + DEBOUNCE));
         assert_eq!(
             effects,
             [Effect::StopApp {
@@ -958,7 +1150,12 @@ mod tests {
     fn acts(effects: Vec<Effect>) -> Vec<Effect> {
         effects
             .into_iter()
-            .filter(|e| !matches!(e, Effect::ReportChange { .. } | Effect::Note(_)))
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Effect::ReportChange { .. } | Effect::Note(_) | Effect::Warn(_)
+                )
+            })
             .collect()
     }
 
@@ -1113,10 +1310,10 @@ mod tests {
         assert_eq!(tick(&mut s, t2 + GRACE), [Effect::KillBuild]);
         // The cancelled build's exit is not a success and does not restart the app; the next
         // build is for both changes, because the cancelled one never completed a.go's.
-        let killed = Event::BuildFinished(Outcome {
+        let killed = Event::BuildFinished(BuildEnd::from(Outcome {
             code: None,
             signal: Some(Signal::SIGKILL),
-        });
+        }));
         match acts(step(&mut s, Some(killed), t2 + GRACE)).as_slice() {
             [Effect::StartBuild { changes }] => assert_eq!(changes, &paths(&["a.go", "b.go"])),
             other => panic!("expected a fresh build, got {other:?}"),
@@ -1321,10 +1518,17 @@ mod tests {
     fn a_build_blocked_by_the_running_binary_stops_the_app_then_builds_then_starts() {
         let t0 = Instant::now();
         let mut s = running(t0);
+        let busy = Event::BuildFinished(BuildEnd {
+            binary_busy: true,
+            outcome: Outcome {
+                code: Some(1),
+                signal: None,
+            },
+        });
         step(&mut s, Some(changed("a.go")), t0);
         tick(&mut s, t0 + DEBOUNCE);
         assert_eq!(
-            step(&mut s, Some(Event::BuildBlocked), t0 + DEBOUNCE),
+            acts(step(&mut s, Some(busy), t0 + DEBOUNCE)),
             [Effect::StopApp {
                 app: ANY,
                 reason: StopReason::Restart
@@ -1454,5 +1658,228 @@ mod tests {
             step(&mut s, Some(Event::Signalled(Signal::SIGHUP)), t0),
             [Effect::Exit(exit::SIGHUP)]
         );
+    }
+
+    fn check(has_build: bool, may_finish: bool) -> Supervisor {
+        Supervisor::new(Policy {
+            goal: Goal::Check {
+                timeout: STOP * 10,
+                may_finish,
+            },
+            ready: ReadyVia::Http,
+            ..policy(has_build)
+        })
+    }
+
+    fn code(c: i32) -> Outcome {
+        Outcome {
+            code: Some(c),
+            signal: None,
+        }
+    }
+
+    #[test]
+    fn once_concludes_ready_on_the_awaited_report_only_then_stops_and_exits_zero() {
+        let t0 = Instant::now();
+        let mut s = check(true, false);
+        assert_eq!(start(&mut s, t0), [Effect::StartBuild { changes: vec![] }]);
+        let [Effect::StartApp { app }] = s.step(Some(ok()), t0)[..] else {
+            panic!("expected the app to start");
+        };
+        // Another way of being ready is reported, but it is not what --once waits for.
+        let notified = Event::AppReady {
+            app,
+            via: ReadyVia::Notify,
+        };
+        assert_eq!(
+            s.step(Some(notified), t0),
+            [Effect::Ready {
+                app,
+                via: ReadyVia::Notify
+            }]
+        );
+        let answered = Event::AppReady {
+            app,
+            via: ReadyVia::Http,
+        };
+        assert_eq!(
+            s.step(Some(answered), t0),
+            [
+                Effect::Ready {
+                    app,
+                    via: ReadyVia::Http
+                },
+                Effect::Conclude(Verdict::Ready {
+                    app,
+                    via: ReadyVia::Http
+                }),
+                Effect::StopApp {
+                    app,
+                    reason: StopReason::Shutdown
+                },
+            ]
+        );
+        let gone = Event::AppExited {
+            app,
+            outcome: code(0),
+        };
+        assert_eq!(s.step(Some(gone), t0), [Effect::Exit(exit::OK)]);
+    }
+
+    #[test]
+    fn once_verdicts_for_a_failed_build_a_crash_and_no_answer() {
+        let t0 = Instant::now();
+        let mut s = check(true, false);
+        s.start(t0);
+        assert_eq!(
+            s.step(Some(failed()), t0),
+            [
+                Effect::Conclude(Verdict::BuildFailed(code(1))),
+                Effect::Exit(exit::BUILD_FAILED)
+            ]
+        );
+
+        let mut s = check(true, false);
+        s.start(t0);
+        let [Effect::StartApp { app }] = s.step(Some(ok()), t0)[..] else {
+            panic!("expected the app to start");
+        };
+        let crashed = Event::AppExited {
+            app,
+            outcome: code(1),
+        };
+        assert_eq!(
+            s.step(Some(crashed), t0),
+            [
+                Effect::Conclude(Verdict::AppFailed {
+                    app,
+                    outcome: code(1)
+                }),
+                Effect::Exit(exit::APP_FAILED)
+            ]
+        );
+
+        let mut s = check(true, false);
+        s.start(t0);
+        let [Effect::StartApp { app }] = s.step(Some(ok()), t0)[..] else {
+            panic!("expected the app to start");
+        };
+        let by = t0 + STOP * 10;
+        assert_eq!(s.next_deadline(), Some(by));
+        assert_eq!(
+            s.step(None, by),
+            [
+                Effect::Conclude(Verdict::NotReady {
+                    app,
+                    within: STOP * 10
+                }),
+                Effect::StopApp {
+                    app,
+                    reason: StopReason::Shutdown
+                }
+            ]
+        );
+        // It ignores the stop signal: SIGKILL after the usual grace, then the verdict's status.
+        assert_eq!(s.step(None, by + STOP), [Effect::KillApp { app }]);
+        let killed = Event::AppExited {
+            app,
+            outcome: Outcome {
+                code: None,
+                signal: Some(Signal::SIGKILL),
+            },
+        };
+        assert_eq!(
+            s.step(Some(killed), by + STOP),
+            [Effect::Exit(exit::APP_FAILED)]
+        );
+    }
+
+    #[test]
+    fn once_without_sockets_passes_a_clean_exit_and_without_an_app_passes_the_build() {
+        let t0 = Instant::now();
+        let mut s = check(false, true);
+        let [Effect::StartApp { app }] = s.start(t0)[..] else {
+            panic!("expected the app to start");
+        };
+        let done = Event::AppExited {
+            app,
+            outcome: code(0),
+        };
+        assert_eq!(
+            s.step(Some(done), t0),
+            [
+                Effect::Conclude(Verdict::Finished { app }),
+                Effect::Exit(exit::OK)
+            ]
+        );
+
+        let mut s = Supervisor::new(Policy {
+            has_app: false,
+            ..check(true, false).policy
+        });
+        s.start(t0);
+        assert_eq!(
+            s.step(Some(ok()), t0),
+            [Effect::Conclude(Verdict::Built), Effect::Exit(exit::OK)]
+        );
+    }
+
+    #[test]
+    fn pages_reload_once_per_new_app_and_show_what_failed() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(policy(true));
+        s.start(t0);
+        let [Effect::ClearFailure, Effect::StartApp { app }] = s.step(Some(ok()), t0)[..] else {
+            panic!("expected the app to start");
+        };
+        let started = Event::AppReady {
+            app,
+            via: ReadyVia::Started,
+        };
+        assert_eq!(
+            s.step(Some(started), t0),
+            [
+                Effect::ReloadPages,
+                Effect::Ready {
+                    app,
+                    via: ReadyVia::Started
+                }
+            ]
+        );
+        // The same report again is not news.
+        let again = Event::AppReady {
+            app,
+            via: ReadyVia::Started,
+        };
+        assert_eq!(s.step(Some(again), t0), []);
+        // A failed build while the app serves: pages show it, requests still reach the app.
+        s.step(Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        assert_eq!(
+            s.step(Some(failed()), t0 + DEBOUNCE),
+            [Effect::ShowFailure {
+                failure: Failure::Build(code(1)),
+                app_down: false
+            }]
+        );
+        // The app crashes: hot answers for it.
+        let crashed = Event::AppExited {
+            app,
+            outcome: code(2),
+        };
+        assert_eq!(
+            without_notes(s.step(Some(crashed), t0 + DEBOUNCE)),
+            [Effect::ShowFailure {
+                failure: Failure::App(code(2)),
+                app_down: true
+            }]
+        );
+    }
+
+    fn without_notes(effects: Vec<Effect>) -> Vec<Effect> {
+        effects
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::Note(_)))
+            .collect()
     }
 }

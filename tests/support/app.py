@@ -57,7 +57,7 @@ def main():
         "pid": pid,
         "pgid": os.getpgid(0),
         "version": version,
-        "env": {k: v for k, v in os.environ.items() if k.startswith("LISTEN_") or k.startswith("HOT_")},
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("LISTEN_", "HOT_", "NOTIFY_"))},
         "fds": [fd_info(fd) for fd in range(3, 3 + nfds)] if ours else [],
         "child": None,
     }
