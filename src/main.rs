@@ -52,6 +52,6 @@ fn run(cli: cli::Cli) -> Result<u8, error::Error> {
             init::run(&root, &request)
         }
         None if cli.once => once::run(cli),
-        None => session::run(cli, session::Purpose::Develop),
+        None => session::run(cli, session::Purpose::Develop).map(|ended| ended.code),
     }
 }

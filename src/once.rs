@@ -6,25 +6,22 @@
 
 use crate::cli::Cli;
 use crate::error::Error;
-use crate::session::{self, Purpose};
+use crate::session::{self, Facts, Purpose};
 use crate::supervise::Verdict;
-use crate::ui::human;
+use crate::ui::{Reporter, human};
 
 pub fn run(cli: Cli) -> Result<u8, Error> {
-    session::run(cli, Purpose::SmokeTest)
-}
-
-/// What the session knows beside the verdict, for the summary.
-#[derive(Debug, Default)]
-pub struct Facts {
-    /// How long the build took.
-    pub built_ms: Option<u64>,
-    /// How long the app had been running.
-    pub app_ms: Option<u64>,
-    /// What the app was not found to do in time ("no HTTP answer below 500 for GET / …").
-    pub awaited: Option<String>,
-    /// The readiness probe's last failed attempt.
-    pub last_attempt: Option<String>,
+    let json = cli.json;
+    let ended = session::run(cli, Purpose::SmokeTest)?;
+    let reporter = Reporter::new(json);
+    // None: stopped by a signal before a verdict; the status says which.
+    if let Some((verdict, facts)) = &ended.conclusion {
+        match summary(verdict, facts) {
+            Ok(line) => reporter.note(line),
+            Err(line) => reporter.warn(line),
+        }
+    }
+    Ok(ended.code)
 }
 
 /// The closing line: `Ok` for a pass, `Err` for a failure.

@@ -47,8 +47,29 @@ pub enum Purpose {
     SmokeTest,
 }
 
-/// Runs a session until its goal is reached or it is stopped; returns the exit status.
-pub fn run(cli: Cli, purpose: Purpose) -> Result<u8, Error> {
+/// How a session ended.
+#[derive(Debug)]
+pub struct Ended {
+    pub code: u8,
+    /// What `--once` concluded, with what the session knew then.
+    pub conclusion: Option<(Verdict, Facts)>,
+}
+
+/// What the session knows beside a verdict, for `--once`'s summary.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// How long the build took.
+    pub built_ms: Option<u64>,
+    /// How long the app had been running.
+    pub app_ms: Option<u64>,
+    /// What the app was not found to do in time ("no HTTP answer below 500 for GET / …").
+    pub awaited: Option<String>,
+    /// The readiness probe's last failed attempt.
+    pub last_attempt: Option<String>,
+}
+
+/// Runs a session until its goal is reached or it is stopped.
+pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
     // First, while hot is still single-threaded (the guard is a fork), and before any socket
     // is bound (the guard holds nothing of hot's).
     supervise::process::become_subreaper();
@@ -90,6 +111,7 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<u8, Error> {
         apps: Vec::new(),
         failed_output: None,
         last_build_ms: None,
+        conclusion: None,
         css_only_change: false,
         live_reload: config.reload,
         config_text: std::fs::read(&loader.file).ok(),
@@ -126,7 +148,12 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<u8, Error> {
                 Applied::Reconfigured(policy, file) => {
                     effects.extend(supervisor.reconfigure(policy, file, Instant::now()));
                 }
-                Applied::Exit(code) => return Ok(code),
+                Applied::Exit(code) => {
+                    return Ok(Ended {
+                        code,
+                        conclusion: session.conclusion.take(),
+                    });
+                }
             }
         }
         let event = match supervisor.next_deadline() {
@@ -209,6 +236,8 @@ struct Session {
     failed_output: Option<String>,
     /// How long the last good build took, for the `--once` summary.
     last_build_ms: Option<u64>,
+    /// What `--once` concluded.
+    conclusion: Option<(Verdict, Facts)>,
     /// The app processes alive now: one, or two during an overlap restart, plus any being
     /// stopped.
     apps: Vec<AppProcess>,
@@ -458,7 +487,10 @@ impl Session {
                     proxy.build_ok();
                 }
             }
-            Effect::Conclude(verdict) => self.conclude(&verdict),
+            Effect::Conclude(verdict) => {
+                let facts = self.facts(&verdict);
+                self.conclusion = Some((verdict, facts));
+            }
             Effect::Exit(code) => return Applied::Exit(code),
         }
         Applied::Done
@@ -556,8 +588,8 @@ impl Session {
         }
     }
 
-    /// Says what `--once` concluded.
-    fn conclude(&self, verdict: &Verdict) {
+    /// What the session knows about `verdict`'s app and build.
+    fn facts(&self, verdict: &Verdict) -> Facts {
         let app = match verdict {
             Verdict::Ready { app, .. }
             | Verdict::Finished { app }
@@ -565,7 +597,7 @@ impl Session {
             | Verdict::NotReady { app, .. } => self.apps.iter().find(|a| a.id == *app),
             Verdict::Built | Verdict::BuildFailed(_) => None,
         };
-        let facts = crate::once::Facts {
+        Facts {
             built_ms: self.last_build_ms,
             app_ms: app.map(|a| millis(a.started.elapsed())),
             awaited: match verdict {
@@ -575,10 +607,6 @@ impl Session {
                 _ => None,
             },
             last_attempt: app.and_then(AppProcess::last_attempt),
-        };
-        match crate::once::summary(verdict, &facts) {
-            Ok(line) => self.reporter.note(line),
-            Err(line) => self.reporter.warn(line),
         }
     }
 
