@@ -50,8 +50,14 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
-    /// Put hot's proxy in front of the app and reload open browser pages once the new app is
-    /// ready (same as `[browser] reload = true`).
+    /// Put hot's proxy in front of the app: requests wait while it restarts, and safe requests
+    /// that a stopping app closed unanswered are retried on the next one (same as
+    /// `[proxy] enabled = true`).
+    #[arg(long)]
+    pub proxy: bool,
+
+    /// Reload open browser pages once the new app is ready; implies --proxy (same as
+    /// `[browser] reload = true`).
     #[arg(long)]
     pub reload: bool,
 
@@ -99,6 +105,9 @@ impl Cli {
         let mut keys = self.keys.clone();
         if !self.listen.is_empty() {
             keys.push(("listen".to_owned(), self.listen.join(",")));
+        }
+        if self.proxy {
+            keys.push(("proxy.enabled".to_owned(), "true".to_owned()));
         }
         if self.reload {
             keys.push(("browser.reload".to_owned(), "true".to_owned()));

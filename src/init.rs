@@ -298,6 +298,7 @@ impl Project {
             t,
             "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
         );
+        t.push_str(PROXY_HINT);
         t
     }
 
@@ -381,9 +382,15 @@ pub fn generic_template() -> String {
          cmd = \"make\"\n\n\
          [run]\n\
          # TODO: the server to run (executed directly, no shell).\n\
-         cmd = \"./tmp/app\"\n"
+         cmd = \"./tmp/app\"\n{PROXY_HINT}"
     )
 }
+
+/// The proxy, off, with when to turn it on.
+const PROXY_HINT: &str = "\n[proxy]\n\
+    # Turn on if a request fails while the app restarts: some servers (axum, actix-web,\n\
+    # hypercorn) drop connections they accepted but had not read yet when they stop.\n\
+    # enabled = true\n";
 
 /// What `hot init` was asked to do.
 #[derive(Debug)]

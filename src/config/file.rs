@@ -26,6 +26,8 @@ pub struct ConfigFile {
     pub ui: UiSection,
     #[serde(default)]
     pub browser: BrowserSection,
+    #[serde(default)]
+    pub proxy: ProxySection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +107,13 @@ pub struct BrowserSection {
     pub app_port: Option<Spanned<u16>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    pub enabled: Option<bool>,
+    pub app_port: Option<Spanned<u16>>,
+}
+
 impl ConfigFile {
     /// This layer with every key that `top` sets replaced by `top`'s value.
     pub(super) fn overlay(self, top: ConfigFile) -> ConfigFile {
@@ -152,6 +161,10 @@ impl ConfigFile {
             browser: BrowserSection {
                 reload: top.browser.reload.or(self.browser.reload),
                 app_port: top.browser.app_port.or(self.browser.app_port),
+            },
+            proxy: ProxySection {
+                enabled: top.proxy.enabled.or(self.proxy.enabled),
+                app_port: top.proxy.app_port.or(self.proxy.app_port),
             },
         }
     }

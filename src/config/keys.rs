@@ -54,6 +54,8 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("ui.clear_on_rebuild", Kind::Bool),
     ("browser.reload", Kind::Bool),
     ("browser.app_port", Kind::Int),
+    ("proxy.enabled", Kind::Bool),
+    ("proxy.app_port", Kind::Int),
 ];
 
 /// Whether `key` ("build.cmd") is a key flags and the environment can set.

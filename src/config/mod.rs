@@ -47,8 +47,10 @@ pub struct Config {
     pub run: Option<RunConfig>,
     pub once: OnceConfig,
     pub ui: UiConfig,
-    /// `[browser] reload`: proxy HTTP and reload open pages after every restart.
+    /// `[browser] reload`: reload open pages after every restart (through the proxy).
     pub reload: bool,
+    /// `[proxy] enabled` (or `reload`): hot answers on `listen` and forwards to the app.
+    pub proxy: bool,
 }
 
 impl Config {
@@ -56,7 +58,7 @@ impl Config {
     pub fn route(&self) -> Route {
         match self.run.as_ref().and_then(|r| r.app_addr) {
             Some(addr) => Route::Proxy(Upstream::AppAddr(addr)),
-            None if self.reload => Route::Proxy(Upstream::Private),
+            None if self.proxy => Route::Proxy(Upstream::Private),
             None => Route::Direct,
         }
     }

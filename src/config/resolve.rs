@@ -96,15 +96,28 @@ impl Resolver<'_> {
         };
 
         let reload = file.browser.reload.unwrap_or(false);
-        let app_port = file.browser.app_port;
+        // Live reload needs hot in front of the app.
+        let proxy = file.proxy.enabled.unwrap_or(false) || reload;
+        let app_port = match (file.proxy.app_port, file.browser.app_port) {
+            (Some(p), Some(_)) => {
+                return Err(self.error(
+                    p.span(),
+                    "proxy.app_port",
+                    "set [proxy] app_port only ([browser] app_port is its old name)",
+                ));
+            }
+            (Some(p), None) => Some((p, "proxy.app_port")),
+            (None, Some(p)) => Some((p, "browser.app_port")),
+            (None, None) => None,
+        };
         let run = self.run(file.run, app_port, &overrides.app_args)?;
         if let Some(run) = &run {
-            let proxied = reload || run.app_addr.is_some();
+            let proxied = proxy || run.app_addr.is_some();
             if proxied && listen.is_empty() {
-                let why = if reload {
-                    "[browser] reload"
+                let why = if proxy {
+                    "[proxy] enabled (or --proxy, --reload, [browser] reload)"
                 } else {
-                    "an app address ([run] app_addr / [browser] app_port)"
+                    "an app address ([proxy] app_port / [run] app_addr)"
                 };
                 return Err(Error::Usage(format!(
                     "{}: {why} needs a public address for hot's proxy: set listen = [\"127.0.0.1:8080\"] \
@@ -122,7 +135,7 @@ impl Resolver<'_> {
             let tcp = listen
                 .iter()
                 .any(|l| !matches!(l.addr, ListenAddr::Unix(_)));
-            if let Some(probe) = probe.filter(|_| !tcp && !reload && run.app_addr.is_none()) {
+            if let Some(probe) = probe.filter(|_| !tcp && !proxy && run.app_addr.is_none()) {
                 return Err(Error::Usage(format!(
                     "{}: [run] ready = {probe:?} probes a TCP address, and there is none: add one \
                      to `listen` (or set [run] app_addr for an app on its own port), or use \
@@ -157,6 +170,7 @@ impl Resolver<'_> {
                 clear_on_rebuild: file.ui.clear_on_rebuild.unwrap_or(false),
             },
             reload,
+            proxy,
         })
     }
 
@@ -326,7 +340,7 @@ impl Resolver<'_> {
     fn run(
         &self,
         r: RunSection,
-        app_port: Option<Spanned<u16>>,
+        app_port: Option<(Spanned<u16>, &'static str)>,
         app_args: &[String],
     ) -> Result<Option<RunConfig>, Error> {
         let Some(cmd) = r.cmd else {
@@ -404,24 +418,27 @@ impl Resolver<'_> {
             }
         };
         let app_addr = match (&r.app_addr, &app_port) {
-            (Some(a), Some(_)) => {
+            (Some(a), Some((_, key))) => {
                 return Err(self.error(
                     a.span(),
                     "run.app_addr",
-                    "set either [run] app_addr or [browser] app_port, not both",
+                    format!(
+                        "set either [run] app_addr or [{}] app_port, not both",
+                        key.split('.').next().unwrap_or("proxy")
+                    ),
                 ));
             }
             (Some(a), None) => Some(parse_app_addr(a.get_ref()).map_err(|m| {
                 self.error(a.span(), "run.app_addr", format!("{:?}: {m}", a.get_ref()))
             })?),
-            (None, Some(p)) if *p.get_ref() == 0 => {
+            (None, Some((p, key))) if *p.get_ref() == 0 => {
                 return Err(self.error(
                     p.span(),
-                    "browser.app_port",
+                    key,
                     "must be the port the app binds (1-65535), not 0",
                 ));
             }
-            (None, Some(p)) => Some(SocketAddr::from(([127, 0, 0, 1], *p.get_ref()))),
+            (None, Some((p, _))) => Some(SocketAddr::from(([127, 0, 0, 1], *p.get_ref()))),
             (None, None) => None,
         };
         if app_addr.is_some() && restart_mode == RestartMode::Overlap {

@@ -147,12 +147,13 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
     }
 
     let mut browser = Vec::new();
+    let mut proxy_lines = Vec::new();
     let listen = if proxy.get("enabled").and_then(Value::as_bool) == Some(true) {
         let proxy_port = int(proxy.get("proxy_port")).filter(|p| *p > 0);
         let app_port = int(proxy.get("app_port")).filter(|p| *p > 0);
         match (proxy_port, app_port) {
             (Some(proxy_port), Some(app_port)) => {
-                browser.push(format!("app_port = {app_port}"));
+                proxy_lines.push(format!("app_port = {app_port}"));
                 browser.push("reload = true".into());
                 t.notes.push(format!(
                     "[proxy]: hot answers on {proxy_port} and passes requests to the app on \
@@ -181,7 +182,7 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
     if let Some(addr) = listen {
         let _ = writeln!(
             out,
-            "# hot's proxy answers here; the app keeps its own port ([browser] app_port).\nlisten = [{addr:?}]\n"
+            "# hot's proxy answers here; the app keeps its own port ([proxy] app_port).\nlisten = [{addr:?}]\n"
         );
     } else if app_takes_socket(root) {
         let _ = writeln!(
@@ -204,6 +205,7 @@ pub fn translate(source: &str, path: &Path, root: &Path) -> Result<Translation, 
         ("watch", &watch),
         ("build", &build_lines),
         ("run", &run),
+        ("proxy", &proxy_lines),
         ("browser", &browser),
         ("ui", &ui),
     ] {
