@@ -726,3 +726,34 @@ fn once_stopped_by_a_signal_while_waiting_leaves_nothing_and_exits_with_the_sign
     assert_eq!(hot.wait_exit().code(), Some(143), "{}", hot.transcript());
     assert!(process_gone(pid), "the app outlived hot --once");
 }
+
+#[test]
+fn the_proxy_keeps_connections_to_the_app_alive_and_drops_them_at_a_restart() {
+    let project = web_project(COPY, &[], "", "[proxy]\nenabled = true\n");
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("ready");
+    // Each client request comes on a connection of its own and says `Connection: close`.
+    for _ in 0..40 {
+        let a = fetch(&addr, "/version", "").expect("answer");
+        assert_eq!(a.status, 200);
+    }
+    let count = |a: Answer| -> u64 { a.text().trim().parse().expect("a count") };
+    let opened = count(fetch(&addr, "/connections", "").expect("answer"));
+    // Sequential requests need one connection to the app; allow a few for scheduling.
+    assert!(
+        opened <= 4,
+        "41 requests opened {opened} connections to the app"
+    );
+    // A restart: no request goes to the old app over a kept connection.
+    project.write("src/version.txt", "2\n");
+    hot.wait("build_ok");
+    let start = hot.wait("start");
+    hot.wait_for("ready", |e| e["pid"] == start["pid"]);
+    let a = fetch(&addr, "/version", "").expect("answer");
+    assert!(
+        a.text().contains(&format!("pid={}", start["pid"])),
+        "answered by an old app: {}",
+        a.text()
+    );
+}

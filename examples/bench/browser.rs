@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{BUILD, Running, Setup, free_port, get, ms, percentile, round, version_project};
+use super::{
+    BUILD, Running, Setup, cpu_seconds, free_port, get, ms, percentile, round, version_project,
+};
 
 /// Concurrent clients of the proxy load.
 const CLIENTS: usize = 4;
@@ -47,8 +49,19 @@ pub fn only(quick: bool) {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// Requests/s and latency with `CLIENTS` clients (a fresh connection per request) straight to
-/// the app on hot's socket, and through hot's proxy (`[browser] reload = true`).
+/// How a load's clients connect.
+#[derive(Clone, Copy)]
+enum Clients {
+    /// A connection per request (`Connection: close`), as a script or a load test without
+    /// keep-alive does.
+    Fresh,
+    /// One kept-alive connection per client, as browsers and most load tools do.
+    KeepAlive,
+}
+
+/// Requests/s and latency with `CLIENTS` clients, straight to the app on hot's socket and
+/// through hot's proxy (`[proxy] enabled = true`), for both kinds of client, side by side in
+/// one run; and the ratios the proxy must meet (through / direct).
 pub fn proxy_overhead(
     work: &Path,
     hot_bin: &Path,
@@ -56,7 +69,9 @@ pub fn proxy_overhead(
     duration: Duration,
 ) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for (label, extra) in [("direct", ""), ("proxy", "[browser]\nreload = true\n")] {
+    let mut rps = std::collections::BTreeMap::new();
+    let mut p50 = std::collections::BTreeMap::new();
+    for (label, extra) in [("direct", ""), ("proxy", "[proxy]\nenabled = true\n")] {
         let dir = version_project(work, &format!("proxy-{label}"));
         let port = free_port();
         std::fs::write(
@@ -71,34 +86,81 @@ pub fn proxy_overhead(
         running.wait("ready", Duration::from_secs(30));
         let deadline = Instant::now() + Duration::from_secs(30);
         while get(port).is_err() && Instant::now() < deadline {}
-        let (latencies, failed) = load(port, duration);
+        for (kind, clients) in [("fresh", Clients::Fresh), ("keepalive", Clients::KeepAlive)] {
+            // A short warm-up: the proxy's pool and the app's threads.
+            let _ = load(port, Duration::from_millis(300), clients);
+            let cpu_before = cpu_seconds(running.pid());
+            let (latencies, failed) = load(port, duration, clients);
+            let hot_cpu = cpu_seconds(running.pid()) - cpu_before;
+            let key = format!("{label}_{kind}");
+            if label == "proxy" && !latencies.is_empty() {
+                // hot's own CPU per request: what the proxy costs, whatever the machine's load.
+                out.push((
+                    format!("{key}_hot_cpu_us_per_request"),
+                    json!(round(hot_cpu * 1e6 / latencies.len() as f64)),
+                ));
+            }
+            let r = latencies.len() as f64 / duration.as_secs_f64();
+            let median = ms(percentile(latencies.clone(), 0.5));
+            rps.insert(key.clone(), r);
+            p50.insert(key.clone(), median);
+            out.push((format!("{key}_requests_per_s"), json!(r.round())));
+            out.push((format!("{key}_p50_ms"), json!(round(median))));
+            out.push((
+                format!("{key}_p99_ms"),
+                json!(round(ms(percentile(latencies, 0.99)))),
+            ));
+            out.push((format!("{key}_failed"), json!(failed)));
+        }
         running.stop();
-        let rps = latencies.len() as f64 / duration.as_secs_f64();
-        out.push((format!("{label}_requests_per_s"), json!(rps.round())));
-        out.push((
-            format!("{label}_p50_ms"),
-            json!(round(ms(percentile(latencies.clone(), 0.5)))),
-        ));
-        out.push((
-            format!("{label}_p99_ms"),
-            json!(round(ms(percentile(latencies, 0.99)))),
-        ));
-        out.push((format!("{label}_failed"), json!(failed)));
+    }
+    for kind in ["fresh", "keepalive"] {
+        let (direct, proxy) = (
+            rps.get(&format!("direct_{kind}")).copied().unwrap_or(0.0),
+            rps.get(&format!("proxy_{kind}")).copied().unwrap_or(0.0),
+        );
+        if direct > 0.0 {
+            out.push((
+                format!("proxy_{kind}_throughput_ratio"),
+                json!(round(proxy / direct)),
+            ));
+        }
+        let added = p50.get(&format!("proxy_{kind}")).copied().unwrap_or(0.0)
+            - p50.get(&format!("direct_{kind}")).copied().unwrap_or(0.0);
+        out.push((format!("proxy_{kind}_added_p50_ms"), json!(round(added))));
     }
     out
 }
 
-fn load(port: u16, duration: Duration) -> (Vec<Duration>, usize) {
+fn load(port: u16, duration: Duration, kind: Clients) -> (Vec<Duration>, usize) {
     let until = Instant::now() + duration;
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
             thread::spawn(move || {
                 let (mut latencies, mut failed) = (Vec::new(), 0);
+                let mut kept: Option<KeptAlive> = None;
                 while Instant::now() < until {
                     let t = Instant::now();
-                    match get(port) {
-                        Ok(_) => latencies.push(t.elapsed()),
-                        Err(_) => failed += 1,
+                    let answered = match kind {
+                        Clients::Fresh => get(port).is_ok(),
+                        Clients::KeepAlive => {
+                            let conn = match kept.take() {
+                                Some(c) => Some(c),
+                                None => KeptAlive::open(port),
+                            };
+                            match conn.and_then(KeptAlive::get) {
+                                Some(c) => {
+                                    kept = Some(c);
+                                    true
+                                }
+                                None => false,
+                            }
+                        }
+                    };
+                    if answered {
+                        latencies.push(t.elapsed());
+                    } else {
+                        failed += 1;
                     }
                 }
                 (latencies, failed)
@@ -113,6 +175,65 @@ fn load(port: u16, duration: Duration) -> (Vec<Duration>, usize) {
         }
     }
     all
+}
+
+/// A client's kept-alive connection: a request, then an answer of `Content-Length` bytes.
+struct KeptAlive {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl KeptAlive {
+    fn open(port: u16) -> Option<KeptAlive> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        Some(KeptAlive {
+            reader: std::io::BufReader::new(stream),
+        })
+    }
+
+    /// One GET; the connection back if it can carry the next one.
+    fn get(mut self) -> Option<KeptAlive> {
+        use std::io::{BufRead, Read, Write};
+        self.reader
+            .get_mut()
+            .write_all(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
+            .ok()?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).ok()?;
+        if !line.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        let (mut length, mut close) = (0usize, false);
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let lower = line.trim().to_ascii_lowercase();
+            if lower.is_empty() {
+                break;
+            }
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().ok()?;
+            }
+            if lower == "connection: close" {
+                close = true;
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).ok()?;
+        if close {
+            // Answered, but the server closed: the next request needs a new connection.
+            return KeptAlive::reopen(&self);
+        }
+        Some(self)
+    }
+
+    fn reopen(old: &KeptAlive) -> Option<KeptAlive> {
+        let port = old.reader.get_ref().peer_addr().ok()?.port();
+        KeptAlive::open(port)
+    }
 }
 
 /// tests/support/web.py, which starts in 0.5 s, answers in `HANDLER_MS` and says READY=1, swapped

@@ -8,6 +8,7 @@
 
 mod inject;
 mod page;
+mod pool;
 mod websocket;
 
 use std::convert::Infallible;
@@ -90,6 +91,8 @@ struct Shared {
     reload: bool,
     /// No proxy: hot answers on the app's own sockets, and only while no app runs.
     direct: bool,
+    /// Kept-alive connections to the app.
+    pool: Arc<pool::Pool>,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ impl Proxy {
                 browsers,
                 reload,
                 direct: !proxied,
+                pool: Arc::default(),
             }),
             acceptors: Vec::new(),
             error_page,
@@ -147,7 +151,7 @@ impl Proxy {
             Some(runtime) => runtime,
             slot => slot.insert(
                 tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(if self.shared.direct { 1 } else { 2 })
+                    .worker_threads(1)
                     .thread_name("hot-http")
                     .enable_all()
                     .build()?,
@@ -195,6 +199,7 @@ impl Proxy {
     /// An app is about to start: requests go to it again. On sockets the app takes itself, hot
     /// has stopped accepting when this returns.
     pub fn app_starting(&mut self) {
+        self.shared.pool.clear();
         {
             let mut state = self.shared.state();
             state.failure = None;
@@ -203,6 +208,12 @@ impl Proxy {
         if self.shared.direct {
             self.stop_accepting();
         }
+    }
+
+    /// An app is being stopped: requests no longer go to it over kept-alive connections (a new
+    /// connection waits in the backlog for the next app, or reaches one that still accepts).
+    pub fn app_stopping(&self) {
+        self.shared.pool.clear();
     }
 
     fn stop_accepting(&mut self) {
@@ -406,24 +417,63 @@ async fn forward(
     if let Some(ip) = peer {
         append_forwarded_for(req.headers_mut(), ip);
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
         && body.is_end_stream();
+    // An upgrade takes its connection over; every other request may share one.
+    let pooled = safe && client_upgrade.is_none();
+    if client_upgrade.is_none() {
+        // Each side's connection is its own: a client's `Connection: close` must not close a
+        // kept-alive connection to the app.
+        strip_hop_by_hop(&mut parts.headers);
+    }
     let mut body = Some(body.map_err(BoxError::from).boxed());
     let mut attempt = 0;
     let mut response = loop {
-        let stream = match connect(target, shared).await {
-            Ok(s) => s,
-            Err(Refusal::Failed(failure)) => return failure_page(&failure, wants_html),
-            Err(Refusal::Unreachable(why)) => return bad_gateway(&why),
+        let idle = if pooled { shared.pool.take() } else { None };
+        let lease = match idle {
+            Some(lease) => lease,
+            None => {
+                let generation = shared.pool.generation();
+                let stream = match connect(target, shared).await {
+                    Ok(s) => s,
+                    Err(Refusal::Failed(failure)) => return failure_page(&failure, wants_html),
+                    Err(Refusal::Unreachable(why)) => return bad_gateway(&why),
+                };
+                match handshake(stream, !pooled).await {
+                    Ok(sender) => pool::Lease {
+                        sender,
+                        generation,
+                        reused: false,
+                    },
+                    Err(e) => {
+                        return bad_gateway(&format!("cannot talk HTTP/1.1 to the app: {e}"));
+                    }
+                }
+            }
         };
+        let pool::Lease {
+            mut sender,
+            generation,
+            reused,
+        } = lease;
+        if reused && sender.ready().await.is_err() {
+            // Closed by the app since it went idle: take another.
+            continue;
+        }
         let mut out = Request::new(body.take().unwrap_or_else(empty));
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = parts.uri.clone();
-        *out.version_mut() = parts.version;
+        *out.version_mut() = hyper::Version::HTTP_11;
         *out.headers_mut() = parts.headers.clone();
-        match send(stream, out).await {
-            Ok(r) => break r,
+        match sender.send_request(out).await {
+            Ok(r) => {
+                let lease = pooled.then(|| (sender, generation, Arc::clone(&shared.pool)));
+                break r.map(|b| pool::Returning::new(b, lease));
+            }
+            // A kept-alive connection the app closed while it was idle: not a failure of the
+            // app, and the request never reached it.
+            Err(_) if pooled && reused => {}
             Err(_) if safe && attempt < RETRIES => attempt += 1,
             Err(e) => {
                 return bad_gateway(&format!(
@@ -440,6 +490,7 @@ async fn forward(
         }
         return response.map(|_| empty());
     }
+    strip_hop_by_hop(response.headers_mut());
     if shared.reload && parts.method != Method::HEAD && is_html(&response) {
         return with_script(response).await;
     }
@@ -496,11 +547,44 @@ async fn connect(addr: SocketAddr, shared: &Shared) -> Result<TcpStream, Refusal
     }
 }
 
-async fn send(stream: TcpStream, req: Request<Body>) -> Result<Response<Incoming>, hyper::Error> {
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection.with_upgrades());
-    sender.send_request(req).await
+/// An HTTP/1.1 connection to the app over `stream`; `upgrades`: it may be taken over (a
+/// WebSocket).
+async fn handshake(
+    stream: TcpStream,
+    upgrades: bool,
+) -> Result<hyper::client::conn::http1::SendRequest<Body>, hyper::Error> {
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    if upgrades {
+        tokio::spawn(connection.with_upgrades());
+    } else {
+        tokio::spawn(connection);
+    }
+    Ok(sender)
+}
+
+/// Headers that belong to one connection, not to the request or answer (RFC 9110 7.6.1): the
+/// ones `Connection` names, and the usual ones.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<header::HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| header::HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::HeaderName::from_static("keep-alive"),
+        header::HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -522,7 +606,7 @@ fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
     }
 }
 
-fn is_html(response: &Response<Incoming>) -> bool {
+fn is_html<B>(response: &Response<B>) -> bool {
     let status = response.status();
     !(status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -537,7 +621,7 @@ fn is_html(response: &Response<Incoming>) -> bool {
 /// The app's HTML page, decoded and with the live-reload script; sent uncompressed (hot and the
 /// browser are on the same machine). A page that is too big or in an unknown encoding passes
 /// through untouched.
-async fn with_script(response: Response<Incoming>) -> Response<Body> {
+async fn with_script(response: Response<pool::Returning>) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     let declared = parts
         .headers

@@ -445,6 +445,9 @@ impl Session {
             }
             Effect::StartApp { app } => return self.start_app(app),
             Effect::StopApp { app, reason } => {
+                if let Some(proxy) = &self.proxy {
+                    proxy.app_stopping();
+                }
                 let app = self.apps.iter_mut().find(|a| a.id == app);
                 if let (Some(app), Some(run)) = (app, &self.config.run) {
                     self.reporter.report(&Message::Stop {

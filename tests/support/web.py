@@ -1,5 +1,6 @@
 """Web test app for the browser-side tests: a threaded HTTP server with HTML pages (plain, gzip,
-brotli), a WebSocket echo, a large download, and readiness over NOTIFY_SOCKET.
+brotli), a WebSocket echo, a large download, readiness over NOTIFY_SOCKET, and /connections,
+the number of connections it accepted so far.
 
 It takes its socket the way real servers do (fd 3 with LISTEN_FDS / LISTEN_PID), or, with
 APP_PORT set, binds 127.0.0.1:APP_PORT itself as an unmodified app would.
@@ -39,8 +40,17 @@ PAGE = (
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+CONNECTIONS = [0]
+CONNECTIONS_LOCK = threading.Lock()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        with CONNECTIONS_LOCK:
+            CONNECTIONS[0] += 1
+        super().setup()
 
     def log_message(self, *args):
         pass
@@ -73,6 +83,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_body(200, "text/html", f.read(), [("Content-Encoding", "br")])
         elif path == "/style.css":
             self.send_body(200, "text/css", b"h1 { color: green }")
+        elif path == "/connections":
+            self.send_body(200, "text/plain", ("%d\n" % CONNECTIONS[0]).encode())
         elif path == "/version":
             self.send_body(200, "text/plain", ("version=%s pid=%d\n" % (VERSION, os.getpid())).encode())
         elif path == "/big":

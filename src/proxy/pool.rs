@@ -1,0 +1,138 @@
+//! Kept-alive connections to the app, so that a request through hot costs a write and a read
+//! instead of a connect, an accept and a close on both sides.
+//!
+//! Emptied whenever an app is started or stopped: a request never reaches a stopping app over
+//! a connection that was opened to it earlier. Only safe requests (GET, HEAD, OPTIONS without a
+//! body) use the pool: a connection the app closed while it sat idle fails the request before
+//! any answer, and only a safe request may then be sent again.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+
+use super::Body;
+
+/// Idle connections kept at most; more are closed when their request is done.
+const MAX_IDLE: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct Pool {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Bumped at every start and stop of an app: connections of an older generation are
+    /// closed instead of coming back.
+    generation: u64,
+    idle: Vec<SendRequest<Body>>,
+}
+
+/// A connection out of the pool or new, and the generation it belongs to.
+pub struct Lease {
+    pub sender: SendRequest<Body>,
+    pub generation: u64,
+    /// It served a request before (so the app may have closed it meanwhile).
+    pub reused: bool,
+}
+
+impl Pool {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        // Plain pushes and pops: a panic cannot leave it half-updated.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection that is still open. It may still be finishing its last answer:
+    /// wait for `sender.ready()` before sending on it.
+    pub fn take(&self) -> Option<Lease> {
+        let mut inner = self.inner();
+        let generation = inner.generation;
+        while let Some(sender) = inner.idle.pop() {
+            if !sender.is_closed() {
+                return Some(Lease {
+                    sender,
+                    generation,
+                    reused: true,
+                });
+            }
+        }
+        None
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
+    /// A connection whose answer has been read to the end, for the next request.
+    pub fn give_back(&self, sender: SendRequest<Body>, generation: u64) {
+        let mut inner = self.inner();
+        if generation == inner.generation && inner.idle.len() < MAX_IDLE && !sender.is_closed() {
+            inner.idle.push(sender);
+        }
+    }
+
+    /// An app is starting or stopping: no idle connection is used again.
+    pub fn clear(&self) {
+        let mut inner = self.inner();
+        inner.generation += 1;
+        inner.idle.clear();
+    }
+}
+
+/// The app's answer body, which puts a pooled connection back once it was read to the end (no task per request: the answer's own end does it). A client that goes away half-way
+/// drops it unfinished, and the connection with it.
+pub struct Returning {
+    inner: Incoming,
+    lease: Option<(SendRequest<Body>, u64, Arc<Pool>)>,
+    ended: bool,
+}
+
+impl Returning {
+    /// `lease`: the connection to give back, its generation and its pool; `None` for a
+    /// connection that is not pooled.
+    pub fn new(inner: Incoming, lease: Option<(SendRequest<Body>, u64, Arc<Pool>)>) -> Self {
+        Returning {
+            inner,
+            lease,
+            ended: false,
+        }
+    }
+}
+
+impl HttpBody for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if self.ended || self.inner.is_end_stream() {
+            if let Some((sender, generation, pool)) = self.lease.take() {
+                pool.give_back(sender, generation);
+            }
+        }
+    }
+}
