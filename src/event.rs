@@ -19,6 +19,8 @@ pub enum Event {
     BuildFinished(BuildEnd),
     /// An app process exited.
     AppExited { app: AppId, outcome: Outcome },
+    /// A stopping app closed its listening sockets: it accepts nothing more.
+    AppReleased { app: AppId },
     /// An app is ready to serve (see `[run] ready`), and how that is known.
     AppReady { app: AppId, via: ReadyVia },
     /// A datagram on `NOTIFY_SOCKET` from process `sender` (the app or one of its children),

@@ -306,6 +306,15 @@ impl Listeners {
     }
 
     /// The raw fds to place at 3, 4, ... in the app's child, in order.
+    /// The sockets' inode numbers, by which /proc names them in every process holding one.
+    pub fn inodes(&self) -> Vec<u64> {
+        self.sockets
+            .iter()
+            .filter_map(|l| nix::sys::stat::fstat(&l.fd).ok())
+            .map(|st| st.st_ino)
+            .collect()
+    }
+
     pub fn raw_fds(&self) -> Vec<RawFd> {
         self.sockets.iter().map(|l| l.fd.as_raw_fd()).collect()
     }

@@ -115,3 +115,60 @@ fn no_connection_refused_or_reset_across_ten_restarts() {
         replies.len()
     );
 }
+
+#[test]
+fn drain_starts_the_next_app_while_the_old_one_finishes_its_requests() {
+    // The old app closes its sockets at once on SIGTERM, then takes 8 s to exit.
+    let project = Project::python_app(AppOpts {
+        env: vec![("APP_DRAIN_MS", "8000")],
+        run: "restart_mode = \"drain\"\nstop_timeout_ms = 30000",
+        ..AppOpts::default()
+    });
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    let old = hot.wait("start")["pid"].clone();
+    // Serving, so its SIGTERM handler is in place.
+    get_until(&addr, |_| true);
+    project.write("src/version.txt", "2\n");
+    hot.wait_for("stop", |e| e["pid"] == old);
+    let new = hot.wait("start")["pid"].clone();
+    assert_ne!(new, old);
+    let events = hot.events();
+    let at = |name: &str, pid: &serde_json::Value| {
+        events
+            .iter()
+            .position(|e| e["event"] == name && &e["pid"] == pid)
+    };
+    assert!(
+        at("exit", &old).is_none_or(|exit| at("start", &new).is_some_and(|start| start < exit)),
+        "the next app waited for the old one's exit:\n{}",
+        hot.transcript()
+    );
+    assert_eq!(version_of(&get_until(&addr, |b| version_of(b) == "2")), "2");
+}
+
+#[test]
+fn kill_mode_mixed_signals_the_main_process_and_group_signals_every_process() {
+    for (run, child_after_drain) in [
+        // The main process alone gets SIGTERM: its child runs on (until hot kills what is
+        // left once the main process exited).
+        ("kill_mode = \"mixed\"\nstop_timeout_ms = 20000", "None"),
+        ("kill_mode = \"group\"\nstop_timeout_ms = 20000", "-15"),
+    ] {
+        let project = Project::python_app(AppOpts {
+            env: vec![("APP_SPAWN_CHILD", "1"), ("APP_DRAIN_MS", "3000")],
+            run,
+            ..AppOpts::default()
+        });
+        let mut hot = Hot::start(&project, &[]);
+        hot.wait("watching");
+        let pid = hot.wait("start")["pid"].as_u64().expect("pid");
+        let child = project.app_info(pid)["child"].as_u64().expect("child");
+        hot.signal(libc::SIGTERM);
+        assert_eq!(hot.wait_exit().code(), Some(143), "{}", hot.transcript());
+        let seen = std::fs::read_to_string(project.path(&format!("tmp/info/{pid}.child")))
+            .unwrap_or_else(|e| panic!("{run}: {e}\n{}", hot.transcript()));
+        assert_eq!(seen.trim(), child_after_drain, "{run}");
+        assert!(process_gone(child), "{run}: the child outlived hot");
+    }
+}

@@ -80,6 +80,7 @@ pub struct RunSection {
     pub restart: Option<Spanned<String>>,
     pub ready: Option<Spanned<String>>,
     pub restart_mode: Option<Spanned<String>>,
+    pub kill_mode: Option<Spanned<String>>,
     pub error_page: Option<bool>,
     pub app_addr: Option<Spanned<String>>,
 }
@@ -145,6 +146,7 @@ impl ConfigFile {
                 restart: top.run.restart.or(self.run.restart),
                 ready: top.run.ready.or(self.run.ready),
                 restart_mode: top.run.restart_mode.or(self.run.restart_mode),
+                kill_mode: top.run.kill_mode.or(self.run.kill_mode),
                 error_page: top.run.error_page.or(self.run.error_page),
                 app_addr: top.run.app_addr.or(self.run.app_addr),
             },

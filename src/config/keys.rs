@@ -49,6 +49,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("once.settle_ms", Kind::Int),
     ("run.ready", Kind::Str),
     ("run.restart_mode", Kind::Str),
+    ("run.kill_mode", Kind::Str),
     ("run.error_page", Kind::Bool),
     ("run.app_addr", Kind::Str),
     ("ui.clear_on_rebuild", Kind::Bool),

@@ -107,6 +107,20 @@ pub enum RestartMode {
     /// Start the new app beside the old one on the same sockets; stop the old one once the new
     /// one is ready.
     Overlap,
+    /// Stop the old app, and start the new one as soon as the old one closed its listening
+    /// sockets (it accepts nothing more and drains what it has), not when it exits.
+    Drain,
+}
+
+/// `[run] kill_mode`: who gets the stop signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KillMode {
+    /// The app's main process only, which stops its workers its own way; SIGKILL to the whole
+    /// group when `stop_timeout_ms` runs out (systemd's KillMode=mixed).
+    #[default]
+    Mixed,
+    /// Every process of the app's group.
+    Group,
 }
 
 /// How `hot --once` decides the app is ready.
@@ -183,6 +197,7 @@ pub struct RunConfig {
     pub restart: Restart,
     pub ready: Ready,
     pub restart_mode: RestartMode,
+    pub kill_mode: KillMode,
     /// Answer HTTP requests with a 503 page while no app runs after a failure.
     pub error_page: bool,
     /// Where an app that binds its own port listens, for the proxy.

@@ -390,6 +390,7 @@ impl Resolver<'_> {
         };
         let restart_mode = match r.restart_mode.as_ref().map(|m| (m.get_ref().as_str(), m)) {
             None | Some(("stop-then-start" | "stop-start", _)) => RestartMode::StopThenStart,
+            Some(("drain", _)) => RestartMode::Drain,
             Some(("overlap", m)) => {
                 if ready != Ready::Notify {
                     let span = r.ready.as_ref().map_or(m.span(), Spanned::span);
@@ -413,7 +414,21 @@ impl Resolver<'_> {
                 return Err(self.error(
                     m.span(),
                     "run.restart_mode",
-                    format!("{other:?}: expected \"stop-then-start\" or \"overlap\""),
+                    format!("{other:?}: expected \"stop-then-start\", \"drain\" or \"overlap\""),
+                ));
+            }
+        };
+        let kill_mode = match r.kill_mode.as_ref().map(|m| (m.get_ref().as_str(), m)) {
+            None | Some(("mixed", _)) => KillMode::Mixed,
+            Some(("group" | "control-group", _)) => KillMode::Group,
+            Some((other, m)) => {
+                return Err(self.error(
+                    m.span(),
+                    "run.kill_mode",
+                    format!(
+                        "{other:?}: expected \"mixed\" (the stop signal to the app's main \
+                         process) or \"group\" (to every process of its group)"
+                    ),
                 ));
             }
         };
@@ -456,6 +471,7 @@ impl Resolver<'_> {
         Ok(Some(RunConfig {
             ready,
             restart_mode,
+            kill_mode,
             error_page: r.error_page.unwrap_or(true),
             app_addr,
             program: program.clone(),

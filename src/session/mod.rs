@@ -381,6 +381,7 @@ impl Session {
             Event::Key(Key::Clear) => self.reporter.clear_screen(),
             Event::FilesChanged { .. }
             | Event::AppReady { .. }
+            | Event::AppReleased { .. }
             | Event::Signalled(_)
             | Event::Key(_)
             | Event::ConfigChanged
@@ -468,6 +469,23 @@ impl Session {
                         ));
                     }
                     app.group.kill();
+                }
+            }
+            Effect::WatchRelease { app } => {
+                if let Some(app) = self.apps.iter().find(|a| a.id == app) {
+                    let inodes = self.app_sockets().inodes();
+                    let gone = std::sync::Arc::clone(&app.gone);
+                    if let Err(e) = supervise::release::watch(
+                        app.id,
+                        app.group,
+                        inodes,
+                        gone,
+                        self.events.clone(),
+                    ) {
+                        self.reporter.warn(format!(
+                            "cannot watch the app's sockets ({e}): the next app starts when it exits"
+                        ));
+                    }
                 }
             }
             Effect::Ready { app, via } => {

@@ -8,7 +8,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::config::RunConfig;
+use crate::config::{KillMode, RunConfig};
 use crate::event::{AppId, Event};
 use crate::listen::{ACTIVATION_VARS, Listeners};
 use crate::ui::status::{Stream, Terminal};
@@ -87,7 +87,10 @@ impl AppProcess {
     }
 
     pub fn stop(&self, run: &RunConfig) {
-        self.group.signal(run.stop_signal);
+        match run.kill_mode {
+            KillMode::Mixed => self.group.signal_leader(run.stop_signal),
+            KillMode::Group => self.group.signal(run.stop_signal),
+        }
     }
 
     pub fn last_attempt(&self) -> Option<String> {

@@ -10,6 +10,7 @@ pub mod debounce;
 pub mod guard;
 pub mod life;
 pub mod process;
+pub mod release;
 pub mod trampoline;
 
 use std::path::PathBuf;
@@ -135,6 +136,11 @@ pub enum Effect {
         reason: StopReason,
     },
     KillApp {
+        app: AppId,
+    },
+    /// Tell when the stopping `app` has closed its listening sockets (`restart_mode = "drain"`);
+    /// answered by `AppReleased`, or never (then its exit does).
+    WatchRelease {
         app: AppId,
     },
     /// Report that `app` is ready, known this way (once per way).
@@ -339,6 +345,7 @@ impl Supervisor {
             Event::BuildFinished(end) => self.on_build_end(end, now, effects),
             Event::AppReady { app, via } => self.on_ready(app, via, now, effects),
             Event::AppExited { app, outcome } => self.on_exit(app, outcome, now, effects),
+            Event::AppReleased { app } => self.on_released(app, now, effects),
             Event::Signalled(signal) => self.on_signal(signal, now, effects),
             Event::WatchFailed(_) | Event::Notified { .. } => {}
         }
@@ -494,6 +501,23 @@ impl Supervisor {
                 }
             }
             Serving::Down { .. } => {}
+        }
+    }
+
+    /// The stopping `app` accepts nothing more: the next app need not wait for its exit. It
+    /// finishes its requests among the retiring apps, with the grace it had.
+    fn on_released(&mut self, app: AppId, now: Instant, effects: &mut Vec<Effect>) {
+        if let Serving::Stopping {
+            id,
+            kill_at,
+            then: AfterStop::Start,
+        } = self.app.serving
+        {
+            if id == app && self.shutdown.is_none() {
+                self.app.retiring.push((id, kill_at));
+                self.app.serving = Serving::Down { retry_at: None };
+                self.start_app(now, effects);
+            }
         }
     }
 
@@ -782,6 +806,9 @@ impl Supervisor {
             Serving::Up { id, .. } => {
                 let id = *id;
                 self.stop_serving(id, AfterStop::Start, now, effects);
+                if self.policy.restart_mode == RestartMode::Drain {
+                    effects.push(Effect::WatchRelease { app: id });
+                }
             }
             Serving::Stopping { then, .. } => *then = AfterStop::Start,
         }
@@ -1881,5 +1908,46 @@ mod tests {
             .into_iter()
             .filter(|e| !matches!(e, Effect::Note(_)))
             .collect()
+    }
+
+    #[test]
+    fn drain_starts_the_next_app_once_the_old_one_let_go_of_its_sockets() {
+        let t0 = Instant::now();
+        let mut s = Supervisor::new(Policy {
+            restart_mode: RestartMode::Drain,
+            ..policy(true)
+        });
+        s.start(t0);
+        let [_, Effect::StartApp { app: old }] = s.step(Some(ok()), t0)[..] else {
+            panic!("expected the app to start");
+        };
+        s.step(Some(changed("a.go")), t0);
+        tick(&mut s, t0 + DEBOUNCE);
+        assert_eq!(
+            without_pages(s.step(Some(ok()), t0 + DEBOUNCE)),
+            [
+                Effect::StopApp {
+                    app: old,
+                    reason: StopReason::Restart
+                },
+                Effect::WatchRelease { app: old }
+            ]
+        );
+        let released = Event::AppReleased { app: old };
+        let [Effect::StartApp { app: new }] = s.step(Some(released), t0 + DEBOUNCE)[..] else {
+            panic!("expected the next app to start at once");
+        };
+        assert_ne!(new, old);
+        // The old app keeps its grace to finish its requests, and its exit changes nothing.
+        assert_eq!(
+            s.step(None, t0 + DEBOUNCE + STOP),
+            [Effect::KillApp { app: old }]
+        );
+        let gone = Event::AppExited {
+            app: old,
+            outcome: code(0),
+        };
+        assert_eq!(s.step(Some(gone), t0 + DEBOUNCE + STOP), []);
+        assert_eq!(s.app.serving_id(), Some(new));
     }
 }

@@ -34,6 +34,15 @@ impl ProcessGroup {
         }
     }
 
+    /// Signals the group's leader alone (the app's main process, which stops its workers its
+    /// own way).
+    pub fn signal_leader(&self, signal: Signal) {
+        match nix::sys::signal::kill(self.leader, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(_) => {}
+        }
+    }
+
     pub fn kill(&self) {
         self.signal(Signal::SIGKILL);
     }

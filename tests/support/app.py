@@ -7,6 +7,8 @@ Behaviour by environment variable (set in the test project's .hot.toml [run] env
   APP_IGNORE_TERM   "1": ignore SIGTERM (hot must SIGKILL it after stop_timeout_ms)
   APP_SPAWN_CHILD   "1": start a `sleep` child in its process group and record its pid
   APP_ESCAPE        "1": start a grandchild that calls setsid and is orphaned
+  APP_DRAIN_MS      on stop, close its listening sockets, then take this long to exit (a
+                    server draining its requests)
   APP_SABOTAGE      "1": on stop, leave the inherited listener non-blocking and shut down, as
                     careless servers do; hot must hand the next app a clean one
 Without LISTEN_FDS (or with a LISTEN_PID that is not its own) it serves nothing and sleeps.
@@ -66,6 +68,7 @@ def main():
     else:
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
+    child = None
     if os.environ.get("APP_SPAWN_CHILD") == "1":
         child = subprocess.Popen(["sleep", "1000"])
         info["child"] = child.pid
@@ -115,6 +118,15 @@ def main():
     if os.environ.get("APP_SABOTAGE") == "1":
         os.set_blocking(3, False)
         listeners[0].shutdown(socket.SHUT_RDWR)
+    drain_ms = int(os.environ.get("APP_DRAIN_MS", "0"))
+    if drain_ms:
+        for listener in listeners:
+            listener.close()
+        time.sleep(drain_ms / 1000)
+        if child is not None and info_dir:
+            # How the child is doing after the drain: None (running) or -SIGNAL.
+            with open(os.path.join(info_dir, f"{pid}.child"), "w") as f:
+                f.write(str(child.poll()))
 
 
 if __name__ == "__main__":
