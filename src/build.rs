@@ -14,7 +14,7 @@ use crate::config::BuildConfig;
 use crate::event::Event;
 use crate::listen::ACTIVATION_VARS;
 use crate::supervise::process::{self, ProcessGroup};
-use crate::ui::status::{Stream, Terminal};
+use crate::ui::status::{Colour, Stream, Terminal};
 
 /// One run of the build command.
 #[derive(Debug)]
@@ -34,6 +34,15 @@ struct Output {
     readers: Vec<JoinHandle<()>>,
 }
 
+/// What the common toolchains read as "colour even into a pipe": cargo and rustc, Node tools
+/// built on chalk / supports-color (tsc's `--pretty` output, eslint, vite, jest), and tools
+/// that follow the CLICOLOR convention. A variable the user set stays as set.
+pub const COLOUR_VARS: [(&str, &str); 3] = [
+    ("CARGO_TERM_COLOR", "always"),
+    ("FORCE_COLOR", "1"),
+    ("CLICOLOR_FORCE", "1"),
+];
+
 /// How much of the build's output is kept.
 const TAIL_BYTES: usize = 64 << 10;
 
@@ -46,6 +55,7 @@ impl BuildJob {
         root: &std::path::Path,
         changes: &[PathBuf],
         terminal: &Terminal,
+        colour: Colour,
         events: Sender<Event>,
     ) -> io::Result<BuildJob> {
         let mut cmd = Command::new("sh");
@@ -59,11 +69,12 @@ impl BuildJob {
         cmd.env("HOT_CHANGED", changed_list(changes));
         cmd.envs(&config.env);
         // Through hot rather than inherited: printed below the live status line instead of over
-        // it, and its end kept to explain a failure. Compilers see a pipe, so ask the common
-        // ones for colour when hot itself is on a terminal.
+        // it, and its end kept to explain a failure. Compilers see a pipe, so the common ones
+        // are asked for colour: hot shows it on a terminal and in the browser, and removes it
+        // for every other reader (`colour`).
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        if terminal.is_tty() {
-            for (var, value) in [("CARGO_TERM_COLOR", "always"), ("CLICOLOR_FORCE", "1")] {
+        if config.color {
+            for (var, value) in COLOUR_VARS {
                 if std::env::var_os(var).is_none() {
                     cmd.env(var, value);
                 }
@@ -79,7 +90,9 @@ impl BuildJob {
                 std::thread::Builder::new()
                     .name("build-output".into())
                     .spawn(move || {
-                        terminal.forward(pipe, Stream::Stderr, |chunk| keep_tail(&tail, chunk))
+                        terminal.forward(pipe, Stream::Stderr, colour, |chunk| {
+                            keep_tail(&tail, chunk)
+                        })
                     })?,
             );
         }

@@ -43,6 +43,8 @@ pub enum Event {
     },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,
+    /// The failure view asked to open this place in the developer's editor.
+    OpenInEditor(crate::editor::Location),
 }
 
 /// How a build ended.

@@ -3,6 +3,7 @@
 mod build;
 mod cli;
 mod config;
+mod editor;
 mod error;
 mod event;
 mod init;

@@ -757,3 +757,115 @@ fn the_proxy_keeps_connections_to_the_app_alive_and_drops_them_at_a_restart() {
         a.text()
     );
 }
+
+/// POSTs `body` to `/__hot/open` with `origin` (if any); the status.
+fn open_request(addr: &str, body: &str, origin: Option<&str>) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /__hot/open HTTP/1.1\r\nHost: {addr}\r\n{origin}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn only_the_pages_own_token_opens_files_and_only_the_projects() {
+    let project = web_project(
+        "echo 'src/main.rs:3:5: error' >&2; exit 1",
+        &[],
+        "",
+        "[browser]\nreload = true\neditor = \"sh editor.sh {file}:{line}\"",
+    );
+    project.write("src/main.rs", "fn main() {}\n");
+    project.write("editor.sh", "echo \"$@\" >> opened.txt\n");
+    // A file beside the project, reachable with `..`.
+    let outside = project
+        .dir
+        .parent()
+        .expect("parent")
+        .join(format!("hot-outside-{}.rs", std::process::id()));
+    std::fs::write(&outside, "secret\n").expect("write");
+    let outside_name = outside.file_name().and_then(|n| n.to_str()).expect("name");
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("build_failed");
+    let page = loop {
+        let a = fetch(&addr, "/", "Accept: text/html\r\n").expect("answer");
+        if a.status == 503 && a.text().contains("data-token") {
+            break a;
+        }
+        thread::park_timeout(Duration::from_millis(20));
+    };
+    let text = page.text();
+    let token = text
+        .split("data-token=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("a token in the page")
+        .to_owned();
+    assert!(token.len() >= 32, "{token}");
+    assert!(
+        text.contains("data-hot-open=\"src/main.rs:3:5\""),
+        "the location is a link: {text}"
+    );
+    let ask = |target: &str, token: &str| format!(r#"{{"target":"{target}","token":"{token}"}}"#);
+    let origin = format!("http://{addr}");
+    assert_eq!(
+        open_request(&addr, &ask("src/main.rs:3:5", "wrong"), None),
+        403
+    );
+    assert_eq!(
+        open_request(&addr, r#"{"target":"src/main.rs:3:5"}"#, None),
+        403
+    );
+    assert_eq!(
+        open_request(
+            &addr,
+            &ask("src/main.rs:3:5", &token),
+            Some("http://evil.example")
+        ),
+        403
+    );
+    assert_eq!(
+        open_request(
+            &addr,
+            &ask(&format!("../{outside_name}:1"), &token),
+            Some(&origin)
+        ),
+        403
+    );
+    assert_eq!(
+        open_request(&addr, &ask("/etc/passwd:1", &token), Some(&origin)),
+        403
+    );
+    assert!(
+        !project.path("opened.txt").exists(),
+        "a refused request opened something"
+    );
+    assert_eq!(
+        open_request(&addr, &ask("src/main.rs:3:5", &token), Some(&origin)),
+        204
+    );
+    wait_until("the editor", || project.path("opened.txt").exists());
+    let file = project
+        .path("src/main.rs")
+        .canonicalize()
+        .expect("canonical");
+    assert_eq!(
+        project.read("opened.txt").trim(),
+        format!("{}:3", file.display())
+    );
+    let _ = std::fs::remove_file(outside);
+}

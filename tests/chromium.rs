@@ -64,7 +64,7 @@ impl Browser {
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
+                    "--disable-component-update", "--disable-sync", "--window-size=1100,600",
                     format!("--user-data-dir={}", browser._profile.dir.display()),
                 ],
             },
@@ -120,6 +120,30 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Clicks the element `css` selects, as a user would (WebDriver's element click).
+    fn click(&self, css: &str) {
+        let found = self.session_call(
+            "POST",
+            "element",
+            json!({ "using": "css selector", "value": css }),
+        );
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned();
+        self.session_call("POST", &format!("element/{id}/click"), json!({}));
+    }
+
+    /// A PNG of the viewport.
+    fn screenshot(&self) -> Vec<u8> {
+        let path = format!("/session/{}/screenshot", self.session);
+        let answer = self.call("GET", &path, None).expect("screenshot");
+        let b64 = answer["value"].as_str().expect("base64 PNG");
+        base64_decode(b64)
+    }
+
     fn open(&self, url: &str) {
         self.session_call("POST", "url", json!({ "url": url }));
     }
@@ -161,7 +185,7 @@ impl Drop for Browser {
 }
 
 const PAGE_STATE: &str = "var v = document.getElementById('version'); \
-     var o = document.getElementById('__hot_overlay'); \
+     var o = document.getElementById('__hot_failure'); \
      return { version: v ? v.textContent : null, marked: window.__marked === true, \
               overlay: o ? o.textContent : null };";
 
@@ -225,4 +249,153 @@ fn a_real_browser_reloads_by_itself_and_shows_the_build_error() {
         s["version"] == "version=3" && s["overlay"].is_null()
     });
     assert_eq!(state["marked"], false);
+}
+
+/// Standard base64 (the screenshot WebDriver sends).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits: Vec<u32> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().fold(0u32, |n, d| n << 6 | d) << (6 * (4 - chunk.len()));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len().saturating_sub(1)]);
+    }
+    out
+}
+
+/// What the failure view looks like from inside the page: which element is on top at several
+/// points, its background, the colour of the compiler's "error", the links.
+const VIEW_STATE: &str = "var v = document.getElementById('__hot_failure'); \
+     if (!v) return null; \
+     var w = window.innerWidth, h = window.innerHeight; \
+     var points = [[5, 5], [w / 2, h / 2], [w - 5, h - 5], [60, 40], [200, 120], [5, h - 5]]; \
+     var covered = points.every(function (p) { \
+         var e = document.elementFromPoint(p[0], p[1]); return !!e && v.contains(e); }); \
+     var red = Array.prototype.filter.call(v.querySelectorAll('pre span'), function (s) { \
+         return s.textContent.indexOf('error') === 0; })[0]; \
+     var link = v.querySelector('a[data-hot-open]'); \
+     return { covered: covered, background: getComputedStyle(v).backgroundColor, \
+              views: document.querySelectorAll('#__hot_failure').length, \
+              red: red ? getComputedStyle(red).color : null, \
+              link: link ? link.dataset.hotOpen : null, text: v.innerText };";
+
+/// `rgb(r, g, b)` (no alpha: opaque) as numbers.
+fn rgb(css: &Value) -> Option<(u32, u32, u32)> {
+    let inner = css.as_str()?.strip_prefix("rgb(")?.strip_suffix(')')?;
+    let n: Vec<u32> = inner
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    match n[..] {
+        [r, g, b] => Some((r, g, b)),
+        _ => None,
+    }
+}
+
+/// A build that fails the way rustc does with colour: red "error", a location in the project.
+const RUSTC_LIKE: &str = "grep -qx ok src/status || { printf '\\033[0m\\033[1m\\033[38;5;9merror[E0308]\\033[0m\\033[1m: mismatched types\\033[0m\\n \\033[1m\\033[38;5;12m--> \\033[0msrc/main.rs:3:5\\n' >&2; exit 1; }; cp src/version.txt tmp/version.txt";
+
+fn check_view(browser: &Browser, project: &Project, what: &str) -> Value {
+    let state = browser.run_until(what, VIEW_STATE, |s| !s.is_null());
+    assert_eq!(
+        state["covered"], true,
+        "{what}: the page shows through: {state}"
+    );
+    assert_eq!(
+        state["views"], 1,
+        "{what}: one view, not two layers: {state}"
+    );
+    assert_eq!(
+        rgb(&state["background"]),
+        Some((24, 24, 27)),
+        "{what}: an opaque background: {state}"
+    );
+    let (r, g, b) =
+        rgb(&state["red"]).unwrap_or_else(|| panic!("{what}: no coloured error: {state}"));
+    assert!(
+        r > 200 && g < 140 && b < 140,
+        "{what}: error is not red: {state}"
+    );
+    assert_eq!(state["link"], "src/main.rs:3:5", "{what}: {state}");
+    let text = state["text"].as_str().unwrap_or_default();
+    assert!(text.contains("reloads by itself"), "{what}: {text}");
+    assert!(!project.path("opened.txt").exists());
+    state
+}
+
+#[test]
+fn the_failure_view_is_one_opaque_layer_with_colours_and_links_that_open_the_editor() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let project = web_project(
+        RUSTC_LIKE,
+        &[],
+        "",
+        "[browser]\nreload = true\neditor = \"sh editor.sh {file} {line} {col}\"",
+    );
+    project.write("src/status", "broken\n");
+    project.write("src/main.rs", "fn main() {\n\n    let x: u32 = \"\";\n}\n");
+    // The stand-in editor records what it was asked to open.
+    project.write(
+        "editor.sh",
+        "echo \"$@\" > opened.tmp && mv opened.tmp opened.txt\n",
+    );
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    let failed = hot.wait("build_failed");
+    assert_eq!(failed["first_error"], "src/main.rs:3:5", "{failed}");
+
+    // No app runs: hot's own 503 page is the view.
+    browser.open(&format!("http://{addr}/"));
+    check_view(&browser, &project, "the 503 page");
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let artefact = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/failure-view.png");
+    std::fs::write(&artefact, &png).expect("write the screenshot");
+
+    // A click on the location opens the editor there.
+    browser.click("#__hot_failure a[data-hot-open]");
+    wait_until("the editor to be started", || {
+        project.path("opened.txt").exists()
+    });
+    let opened = project.read("opened.txt");
+    let file = project
+        .path("src/main.rs")
+        .canonicalize()
+        .expect("canonical");
+    assert_eq!(opened.trim(), format!("{} 3 5", file.display()));
+    std::fs::remove_file(project.path("opened.txt")).expect("rm");
+
+    // Fixed: the app's page. Broken again while it runs: the same view over the app's page.
+    project.write("src/status", "ok\n");
+    browser.run_until("the app's page", PAGE_STATE, |s| {
+        s["version"] == "version=1"
+    });
+    browser.run_until(
+        "the live-reload script",
+        "return window.__hot === true;",
+        |v| v == &Value::Bool(true),
+    );
+    project.write("src/status", "broken\n");
+    let state = check_view(&browser, &project, "the view over the app's page");
+    let artefact =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/failure-view-over-app.png");
+    std::fs::write(&artefact, browser.screenshot()).expect("write the screenshot");
+    assert!(
+        state["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("src/status changed")),
+        "the view names the change: {state}"
+    );
 }

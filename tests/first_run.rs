@@ -337,3 +337,31 @@ fn keys_rebuild_and_quit_and_the_terminal_is_restored() {
         "terminal left in cbreak mode:\n{stty}"
     );
 }
+
+#[test]
+fn the_build_is_asked_for_colour_and_hot_removes_it_where_no_terminal_shows_it() {
+    // The build reports what it was given, then fails in colour as rustc does.
+    let project = Project::python_app(AppOpts {
+        build: "echo \"vars=$CARGO_TERM_COLOR/$FORCE_COLOR/$CLICOLOR_FORCE\"; \
+                printf '\\033[1;31merror\\033[0m: broken\\n' >&2; exit 1",
+        ..AppOpts::default()
+    });
+    for args in [&["--once"][..], &["--once", "--json"]] {
+        let (code, output) = hot(&project.dir, args);
+        assert_eq!(code, 1, "{output}");
+        assert!(output.contains("vars=always/1/1"), "{output}");
+        assert!(output.contains("error: broken"), "{output}");
+        assert!(
+            !output.contains('\u{1b}'),
+            "{args:?}: escape sequences left:\n{output:?}"
+        );
+    }
+    // NO_COLOR: not asked for at all.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hot"));
+    cmd.arg("--once")
+        .current_dir(&project.dir)
+        .env("NO_COLOR", "1");
+    let mut run = Hot::spawn(cmd);
+    assert_eq!(run.wait_exit().code(), Some(1));
+    assert!(run.transcript().contains("vars=//"), "{}", run.transcript());
+}

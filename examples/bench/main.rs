@@ -10,7 +10,9 @@
 //! 20,000 rewritten files, and polling CPU on the 100k tree; for hot alone, its proxy's
 //! overhead (requests/s, p99) against talking to the app directly, and the slowest request while
 //! a slow-starting app is swapped 10 times in overlap and in stop-then-start mode
-//! (`-- --browser-only` runs just those).
+//! (`-- --browser-only` runs just those). `-- --servers-only`: nine real servers (Go, Gin, axum,
+//! actix-web, gunicorn, uvicorn, hypercorn, puma, Node) restarted under load in every mode,
+//! each request counted by how it failed (see servers.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod browser;
+mod servers;
 mod watch;
 
 const APP_SOURCE: &str = include_str!("app.rs");
@@ -93,6 +96,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--browser-only") {
         browser::only(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "--servers-only") {
+        servers::only();
         return;
     }
     let hot_only = std::env::args().any(|a| a == "--hot-only");

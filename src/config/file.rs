@@ -67,6 +67,7 @@ pub struct BuildSection {
     pub cmd: Option<Spanned<String>>,
     pub tmp_dir: Option<Spanned<String>>,
     pub env: Option<BTreeMap<String, String>>,
+    pub color: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +107,7 @@ pub struct UiSection {
 pub struct BrowserSection {
     pub reload: Option<bool>,
     pub app_port: Option<Spanned<u16>>,
+    pub editor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +138,7 @@ impl ConfigFile {
                 cmd: top.build.cmd.or(self.build.cmd),
                 tmp_dir: top.build.tmp_dir.or(self.build.tmp_dir),
                 env: top.build.env.or(self.build.env),
+                color: top.build.color.or(self.build.color),
             },
             run: RunSection {
                 cmd: top.run.cmd.or(self.run.cmd),
@@ -163,6 +166,7 @@ impl ConfigFile {
             browser: BrowserSection {
                 reload: top.browser.reload.or(self.browser.reload),
                 app_port: top.browser.app_port.or(self.browser.app_port),
+                editor: top.browser.editor.or(self.browser.editor),
             },
             proxy: ProxySection {
                 enabled: top.proxy.enabled.or(self.proxy.enabled),

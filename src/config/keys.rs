@@ -36,6 +36,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("build.cmd", Kind::Str),
     ("build.tmp_dir", Kind::Str),
     ("build.env", Kind::Map),
+    ("build.color", Kind::Bool),
     ("run.cmd", Kind::Str),
     ("run.env", Kind::Map),
     ("run.env_files", Kind::List),
@@ -55,6 +56,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("ui.clear_on_rebuild", Kind::Bool),
     ("browser.reload", Kind::Bool),
     ("browser.app_port", Kind::Int),
+    ("browser.editor", Kind::Str),
     ("proxy.enabled", Kind::Bool),
     ("proxy.app_port", Kind::Int),
 ];

@@ -51,6 +51,8 @@ pub struct Config {
     pub reload: bool,
     /// `[proxy] enabled` (or `reload`): hot answers on `listen` and forwards to the app.
     pub proxy: bool,
+    /// `[browser] editor`: the command that opens a file at a line (else `$VISUAL`, `$EDITOR`).
+    pub editor: Option<String>,
 }
 
 impl Config {
@@ -183,6 +185,8 @@ pub struct BuildConfig {
     /// Run with `sh -c` in the project directory.
     pub cmd: String,
     pub env: BTreeMap<String, String>,
+    /// Ask the toolchain for colour (`[build] color`, off with `NO_COLOR`).
+    pub color: bool,
 }
 
 #[derive(Debug)]

@@ -91,6 +91,8 @@ impl Resolver<'_> {
             Some(cmd) => Some(BuildConfig {
                 cmd: cmd.into_inner(),
                 env: file.build.env.unwrap_or_default(),
+                color: file.build.color.unwrap_or(true)
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             }),
             None => None,
         };
@@ -171,6 +173,7 @@ impl Resolver<'_> {
             },
             reload,
             proxy,
+            editor: file.browser.editor.filter(|e| !e.trim().is_empty()),
         })
     }
 

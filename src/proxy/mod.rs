@@ -30,8 +30,9 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-pub use page::{Failure, plain_text};
+pub use page::Failure;
 
+use crate::event::Event;
 use crate::listen::{HeldSocket, Listeners};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -93,9 +94,22 @@ struct Shared {
     direct: bool,
     /// Kept-alive connections to the app.
     pool: Arc<pool::Pool>,
+    /// The project directory: only its files are linked and opened.
+    root: std::path::PathBuf,
+    /// A secret in the pages hot serves, which a request to open a file must carry: no other
+    /// site can read it, so no other site can make hot open files. `None` if the system gave
+    /// no randomness (opening is then off).
+    token: Option<String>,
+    /// Where requests to open a file in the editor go (the app loop).
+    events: std::sync::mpsc::Sender<Event>,
 }
 
 impl Shared {
+    /// The token for pages ("" when there is none: no request can match it).
+    fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or("")
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave `State` half-updated (plain stores).
         self.state
@@ -120,7 +134,13 @@ impl Proxy {
     ///
     /// `reload`: inject the live-reload script into HTML. `error_page`: answer with the 503
     /// page while no app runs after a failure.
-    pub fn start(fronts: Vec<Front>, reload: bool, error_page: bool) -> io::Result<Proxy> {
+    pub fn start(
+        fronts: Vec<Front>,
+        reload: bool,
+        error_page: bool,
+        root: std::path::PathBuf,
+        events: std::sync::mpsc::Sender<Event>,
+    ) -> io::Result<Proxy> {
         let proxied = !fronts.is_empty();
         let (browsers, _) = broadcast::channel(16);
         let mut proxy = Proxy {
@@ -133,6 +153,9 @@ impl Proxy {
                 reload,
                 direct: !proxied,
                 pool: Arc::default(),
+                root,
+                token: random_token(),
+                events,
             }),
             acceptors: Vec::new(),
             error_page,
@@ -240,9 +263,10 @@ impl Proxy {
         });
     }
 
-    /// A build failed: open pages show its output over the page.
-    pub fn build_failed(&self, output: &str) {
-        let data: Arc<str> = serde_json::json!({ "output": output }).to_string().into();
+    /// A build failed: open pages show the failure view over the page.
+    pub fn build_failed(&self, failure: &Failure) {
+        let view = page::view(failure, &self.shared.root, self.shared.token());
+        let data: Arc<str> = serde_json::json!({ "view": view }).to_string().into();
         self.shared.state().overlay = Some(Arc::clone(&data));
         let _ = self.shared.browsers.send(BrowserEvent::BuildFailed(data));
     }
@@ -354,6 +378,7 @@ async fn answer(
 ) -> Response<Body> {
     match req.uri().path() {
         "/__hot/events" => return events(shared),
+        "/__hot/open" => return open(req, shared).await,
         "/__hot/client.js" => {
             return no_store(plain(
                 StatusCode::OK,
@@ -366,7 +391,7 @@ async fn answer(
     let wants_html = wants_html(req.headers());
     let failure = shared.state().failure.clone();
     match (failure, target) {
-        (Some(failure), _) => failure_page(&failure, wants_html),
+        (Some(failure), _) => failure_page(&failure, wants_html, shared),
         (None, Some(target)) => forward(req, peer, target, shared).await,
         // Accepted just as an app was starting: it has the socket now.
         (None, None) => {
@@ -388,12 +413,12 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-fn failure_page(failure: &Failure, html: bool) -> Response<Body> {
+fn failure_page(failure: &Failure, html: bool, shared: &Shared) -> Response<Body> {
     let mut r = if html {
         plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/html; charset=utf-8",
-            page::failure_html(failure),
+            page::failure_html(failure, &shared.root, shared.token()),
         )
     } else {
         text(StatusCode::SERVICE_UNAVAILABLE, page::failure_text(failure))
@@ -437,7 +462,9 @@ async fn forward(
                 let generation = shared.pool.generation();
                 let stream = match connect(target, shared).await {
                     Ok(s) => s,
-                    Err(Refusal::Failed(failure)) => return failure_page(&failure, wants_html),
+                    Err(Refusal::Failed(failure)) => {
+                        return failure_page(&failure, wants_html, shared);
+                    }
                     Err(Refusal::Unreachable(why)) => return bad_gateway(&why),
                 };
                 match handshake(stream, !pooled).await {
@@ -650,6 +677,75 @@ async fn with_script(response: Response<pool::Returning>) -> Response<Body> {
         .headers
         .insert(header::CONTENT_LENGTH, page.len().into());
     Response::from_parts(parts, full(Bytes::from(page)))
+}
+
+/// `/__hot/open`: a click on a `file:line` of the failure view. Answered only for a POST from
+/// a page of this origin carrying the page's token, and only for a file inside the project;
+/// the app loop then runs the editor.
+async fn open(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    if req.method() != Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "hot: POST only\n");
+    }
+    // A browser names the page's origin on every POST; it must be this host.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let same_origin = match (origin, host) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin.strip_prefix("http://").is_some_and(|o| o == host)
+                || origin.strip_prefix("https://").is_some_and(|o| o == host)
+        }
+        (Some(_), None) => false,
+    };
+    let body = match Limited::new(req.into_body(), 4096).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "hot: too large\n"),
+    };
+    let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let token_ok = shared
+        .token
+        .as_deref()
+        .is_some_and(|t| asked["token"].as_str() == Some(t));
+    if !same_origin || !token_ok {
+        return text(
+            StatusCode::FORBIDDEN,
+            "hot: refused: only hot's own failure view may open files\n",
+        );
+    }
+    let Some((path, line, column)) = asked["target"]
+        .as_str()
+        .and_then(crate::editor::parse_target)
+    else {
+        return text(StatusCode::BAD_REQUEST, "hot: expected path:line[:col]\n");
+    };
+    let Some(path) = crate::editor::inside(&shared.root, &path) else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "hot: refused: not a file of the project\n",
+        );
+    };
+    let location = crate::editor::Location { path, line, column };
+    if shared.events.send(Event::OpenInEditor(location)).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "hot: shutting down\n");
+    }
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// 128 random bits as hex, from the system's generator.
+fn random_token() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `/__hot/events`: a Server-Sent Events stream of reload, css, build-failed and build-ok.

@@ -1,7 +1,10 @@
 //! hot's HTTP side of a session: the proxy in front of the app, or the error page server.
 
+use std::sync::mpsc::Sender;
+
 use crate::config::{Config, Route, Upstream};
 use crate::error::Error;
+use crate::event::Event;
 use crate::listen::Listeners;
 use crate::proxy::{Front, Proxy};
 
@@ -11,6 +14,7 @@ pub fn http_side(
     config: &Config,
     route: Route,
     public: &Listeners,
+    events: Sender<Event>,
 ) -> Result<(Option<Listeners>, Option<Proxy>), Error> {
     let error_page = config.run.as_ref().is_some_and(|r| r.error_page);
     let copies = || {
@@ -45,7 +49,13 @@ pub fn http_side(
             (None, fronts)
         }
     };
-    let proxy = Proxy::start(fronts, config.reload, error_page)
-        .map_err(|e| Error::io("cannot start hot's HTTP side", e))?;
+    let proxy = Proxy::start(
+        fronts,
+        config.reload,
+        error_page,
+        config.root.clone(),
+        events,
+    )
+    .map_err(|e| Error::io("cannot start hot's HTTP side", e))?;
     Ok((private, Some(proxy)))
 }

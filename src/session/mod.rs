@@ -100,7 +100,7 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
         Purpose::SmokeTest => (None, None),
     };
     let route = config.route();
-    let (private, proxy) = http::http_side(&config, route, &listeners)?;
+    let (private, proxy) = http::http_side(&config, route, &listeners, events.clone())?;
     let mut session = Session {
         purpose,
         route,
@@ -113,6 +113,8 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
         last_build_ms: None,
         conclusion: None,
         css_only_change: false,
+        last_change: None,
+        editors: Vec::new(),
         live_reload: config.reload,
         config_text: std::fs::read(&loader.file).ok(),
         loader,
@@ -253,6 +255,10 @@ struct Session {
     notify: Option<NotifySocket>,
     /// The latest change touched only stylesheets: pages restyle instead of reloading.
     css_only_change: bool,
+    /// What the latest build was for ("src/main.rs changed"), for the failure view.
+    last_change: Option<String>,
+    /// Editors started from the failure view, until they exit (they are hot's processes too).
+    editors: Vec<std::process::Child>,
     /// `[browser] reload`, fixed for the session like `route`.
     live_reload: bool,
     /// Restores the terminal when the session ends.
@@ -337,6 +343,10 @@ impl Session {
                             ms,
                             code: outcome.code,
                             signal: outcome.signal.map(Signal::as_str),
+                            first_error: failed_output.as_deref().and_then(|output| {
+                                crate::editor::first_error(output, &self.config.root)
+                                    .map(|at| at.to_string())
+                            }),
                         }
                     });
                 }
@@ -375,6 +385,7 @@ impl Session {
                     via: ReadyVia::Notify,
                 });
             }
+            Event::OpenInEditor(ref location) => self.open_in_editor(location),
             Event::WatchFailed(ref message) => {
                 self.reporter.warn(format!("watcher: {message}"));
             }
@@ -388,6 +399,65 @@ impl Session {
             | Event::ContentsChecked { .. } => {}
         }
         Some(event)
+    }
+
+    /// Opens `location` in the developer's editor: `[browser] editor`, else `$VISUAL`, else
+    /// `$EDITOR`. The editor runs in a process group of its own, guarded like the app.
+    fn open_in_editor(&mut self, location: &crate::editor::Location) {
+        let guard = &mut self.guard;
+        self.editors.retain_mut(|e| {
+            let running = matches!(e.try_wait(), Ok(None));
+            if !running {
+                guard.remove(e.id());
+            }
+            running
+        });
+        let editor = self
+            .config
+            .editor
+            .clone()
+            .or_else(|| {
+                std::env::var("VISUAL")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            })
+            .or_else(|| {
+                std::env::var("EDITOR")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            });
+        let Some(editor) = editor else {
+            self.reporter.warn(format!(
+                "cannot open {location}: no editor; set [browser] editor (or $VISUAL / $EDITOR)"
+            ));
+            return;
+        };
+        let file = self.config.root.join(&location.path);
+        let Some(words) = crate::editor::command(&editor, &file, location.line, location.column)
+        else {
+            self.reporter.warn(format!(
+                "cannot open {location}: cannot parse the editor {editor:?}"
+            ));
+            return;
+        };
+        let mut cmd = std::process::Command::new(&words[0]);
+        cmd.args(&words[1..])
+            .current_dir(&self.config.root)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        match cmd.spawn() {
+            Ok(child) => {
+                self.guard.add(child.id());
+                self.reporter
+                    .note(format!("opening {location} in {}", words[0]));
+                self.editors.push(child);
+            }
+            Err(e) => self
+                .reporter
+                .warn(format!("cannot open {location}: {}: {e}", words[0])),
+        }
     }
 
     /// The app that `sender` belongs to: its leader, or a process in its group.
@@ -424,6 +494,8 @@ impl Session {
             }
             Effect::CheckContents { paths } => return Applied::Answer(self.check_contents(paths)),
             Effect::ReportChange { paths } => {
+                self.last_change = (!paths.is_empty())
+                    .then(|| format!("{} changed", crate::ui::summarize(&paths)));
                 self.css_only_change = !paths.is_empty()
                     && paths
                         .iter()
@@ -558,6 +630,7 @@ impl Session {
             &self.config.root,
             changes,
             self.reporter.terminal(),
+            self.reporter.colour(),
             self.events.clone(),
         ) {
             Ok(job) => {
@@ -587,18 +660,25 @@ impl Session {
         let Some(proxy) = &mut self.proxy else {
             return;
         };
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, millis);
         let page = match failure {
             Failure::Build(outcome) => {
-                let output = proxy::plain_text(&self.failed_output.take().unwrap_or_default());
-                proxy.build_failed(&output);
-                proxy::Failure {
+                let failure = proxy::Failure {
                     headline: format!("the build failed ({outcome})"),
-                    output,
-                }
+                    after: self.last_change.clone(),
+                    output: self.failed_output.take().unwrap_or_default(),
+                    at_ms,
+                };
+                proxy.build_failed(&failure);
+                failure
             }
             Failure::App(outcome) => proxy::Failure {
                 headline: format!("the app {outcome}"),
+                after: None,
                 output: String::new(),
+                at_ms,
             },
         };
         if app_down {
@@ -716,6 +796,12 @@ impl Drop for Session {
         }
         for app in &self.apps {
             app.group.kill();
+        }
+        for editor in &mut self.editors {
+            if let Ok(pgid) = i32::try_from(editor.id()) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            let _ = editor.wait();
         }
         supervise::process::reap_adopted(&[self.guard.pid()]);
     }

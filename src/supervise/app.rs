@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::config::{KillMode, RunConfig};
 use crate::event::{AppId, Event};
 use crate::listen::{ACTIVATION_VARS, Listeners};
-use crate::ui::status::{Stream, Terminal};
+use crate::ui::status::{Colour, Stream, Terminal};
 
 use super::process::{self, ProcessGroup};
 use super::trampoline;
@@ -74,7 +74,7 @@ impl AppProcess {
                 let terminal = terminal.clone();
                 std::thread::Builder::new()
                     .name("app-output".into())
-                    .spawn(move || terminal.forward(pipe, stream, |_| {}))?;
+                    .spawn(move || terminal.forward(pipe, stream, Colour::Keep, |_| {}))?;
             }
         }
         Ok(AppProcess {

@@ -7,6 +7,7 @@
 //! In text mode one rebuild is one line ("src/main.go changed · built in 1.2 s · restarted in
 //! 9 ms"); the individual steps are JSON events only.
 
+pub mod ansi;
 pub mod keys;
 pub mod status;
 
@@ -42,6 +43,9 @@ pub enum Message {
         ms: u64,
         code: Option<i32>,
         signal: Option<&'static str>,
+        /// Where the first error points (`src/main.rs:12:5`), when it is a file of the project.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_error: Option<String>,
     },
     BuildCancelled {
         ms: u64,
@@ -122,6 +126,15 @@ impl Reporter {
     /// output is routed through `terminal()` so the line is never drawn over.
     pub fn live(&self) -> bool {
         matches!(self.format, Format::Text { .. }) && self.terminal.is_tty()
+    }
+
+    /// What becomes of the colours of output hot passes on: kept for a terminal, removed for
+    /// `--json`, a file or a pipe, and with `NO_COLOR`.
+    pub fn colour(&self) -> status::Colour {
+        match self.format {
+            Format::Text { color: true } => status::Colour::Keep,
+            _ => status::Colour::Strip,
+        }
     }
 
     pub fn terminal(&self) -> &status::Terminal {
@@ -304,15 +317,24 @@ fn describe(message: &Message) -> (String, Color) {
         Message::Change { paths } => (format!("{} changed", summarize(paths)), Color::Blue),
         Message::BuildStart { .. } => ("building…".into(), Color::DarkGrey),
         Message::BuildOk { ms } => (format!("built in {}", human(*ms)), Color::Green),
-        Message::BuildFailed { ms, code, signal } => {
+        Message::BuildFailed {
+            ms,
+            code,
+            signal,
+            first_error,
+        } => {
             let how = match (code, signal) {
                 (Some(c), _) => format!("exit {c}"),
                 (None, Some(s)) => s.to_string(),
                 _ => "no status".into(),
             };
+            let at = first_error
+                .as_ref()
+                .map(|at| format!(" · first error at {at}"))
+                .unwrap_or_default();
             (
                 format!(
-                    "build failed ({how}) after {}; waiting for a change",
+                    "build failed ({how}) after {}{at}; waiting for a change",
                     human(*ms)
                 ),
                 Color::Red,

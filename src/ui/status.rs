@@ -205,20 +205,35 @@ impl Terminal {
         &self,
         mut pipe: impl std::io::Read,
         stream: Stream,
+        colour: Colour,
         mut also: impl FnMut(&[u8]),
     ) {
+        let mut stripper = (colour == Colour::Strip).then(super::ansi::Stripper::default);
         let mut buf = [0u8; 8192];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 return;
             }
+            let shown = match &mut stripper {
+                Some(stripper) => std::borrow::Cow::Owned(stripper.strip(&buf[..n])),
+                None => std::borrow::Cow::Borrowed(&buf[..n]),
+            };
             match stream {
-                Stream::Stdout => self.print_out(&buf[..n]),
-                Stream::Stderr => self.print(&buf[..n]),
+                Stream::Stdout => self.print_out(&shown),
+                Stream::Stderr => self.print(&shown),
             }
             also(&buf[..n]);
         }
     }
+}
+
+/// What becomes of the colours in output passed through hot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// Passed on as they are (a terminal shows them).
+    Keep,
+    /// Removed (a log file, a pipe, an IDE's run panel, `--json`).
+    Strip,
 }
 
 /// Whether two open files are the same file (device and inode): then what is written to one

@@ -575,7 +575,10 @@ pub fn clean_env(cmd: &mut Command) {
             cmd.env_remove(&key);
         }
     }
-    cmd.env_remove("NO_COLOR").env("CI", "true");
+    if !own.iter().any(|k| k == "NO_COLOR") {
+        cmd.env_remove("NO_COLOR");
+    }
+    cmd.env("CI", "true");
 }
 
 /// Asserts the next change event lists exactly `paths`, then waits for its build.

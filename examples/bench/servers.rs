@@ -1,0 +1,440 @@
+//! Real servers through real restarts: each common server takes hot's socket the standard way
+//! for its ecosystem, a client makes fresh connections without pause, and hot restarts the
+//! server five times; every request that did not get its whole answer is counted by how it
+//! failed. Run in each mode: direct (the defaults), direct with `kill_mode = "group"`, direct
+//! with `restart_mode = "drain"`, and through hot's proxy.
+//!
+//! `--servers-only`: this alone, printed as a table and written to target/bench-servers.json.
+//! Servers whose toolchain is missing are listed as unavailable with what to install.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Running, Setup, free_port};
+
+/// Restarts per server and mode.
+const RESTARTS: usize = 5;
+/// Concurrent clients, each making fresh connections one after another.
+const CLIENTS: usize = 4;
+/// A request without its whole answer after this long counts as timed out.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+const MODES: [(&str, &str); 4] = [
+    ("direct", ""),
+    ("direct, kill_mode = group", "kill_mode = \"group\"\n"),
+    ("direct, restart_mode = drain", "restart_mode = \"drain\"\n"),
+    ("proxy", "[proxy]\nenabled = true\n"),
+];
+
+/// A server: how to prepare it in `dir` (build, if it needs one), and the command hot runs.
+struct Server {
+    name: &'static str,
+    prepare: fn(&Path) -> Result<String, String>,
+}
+
+const SERVERS: [Server; 9] = [
+    Server {
+        name: "Go net/http + go-systemd",
+        prepare: |dir| go(dir, include_str!("servers/go_systemd.go")),
+    },
+    Server {
+        name: "Gin",
+        prepare: |dir| go(dir, include_str!("servers/gin.go")),
+    },
+    Server {
+        name: "axum 0.8 + listenfd",
+        prepare: |dir| {
+            rust(
+                dir,
+                include_str!("servers/axum.toml"),
+                include_str!("servers/axum.rs"),
+                "bench-axum",
+            )
+        },
+    },
+    Server {
+        name: "actix-web 4 + listenfd",
+        prepare: |dir| {
+            rust(
+                dir,
+                include_str!("servers/actix.toml"),
+                include_str!("servers/actix.rs"),
+                "bench-actix",
+            )
+        },
+    },
+    Server {
+        name: "gunicorn (2 workers)",
+        prepare: |dir| python(dir, "gunicorn", "gunicorn -w 2 wsgi_asgi:app"),
+    },
+    Server {
+        name: "uvicorn --fd 3",
+        prepare: |dir| python(dir, "uvicorn", "uvicorn --fd 3 wsgi_asgi:asgi"),
+    },
+    Server {
+        name: "hypercorn --bind fd://3",
+        prepare: |dir| python(dir, "hypercorn", "hypercorn --bind fd://3 wsgi_asgi:asgi"),
+    },
+    Server {
+        name: "puma --bind-to-activated-sockets only",
+        prepare: |dir| {
+            have("puma", "apt-get install puma")?;
+            write(dir, "config.ru", include_str!("servers/config.ru"))?;
+            Ok("puma --bind-to-activated-sockets only -t 2:4 config.ru".into())
+        },
+    },
+    Server {
+        name: "Node http listen({fd: 3})",
+        prepare: |dir| {
+            have("node", "apt-get install nodejs")?;
+            write(dir, "server.js", include_str!("servers/node.js"))?;
+            Ok("node server.js".into())
+        },
+    },
+];
+
+pub fn only() {
+    let Setup {
+        root,
+        hot_bin,
+        work,
+        ..
+    } = Setup::new("hot-bench-servers");
+    let mut results = serde_json::Map::new();
+    println!(
+        "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
+        "server",
+        "mode",
+        "requests",
+        "refused",
+        "reset",
+        "empty",
+        "short",
+        "t/out",
+        "other",
+        "worst ms",
+        "gap ms"
+    );
+    for server in &SERVERS {
+        let dir = work.join(server.name.replace(|c: char| !c.is_alphanumeric(), "-"));
+        let _ = std::fs::create_dir_all(dir.join("src"));
+        let _ = std::fs::create_dir_all(dir.join("tmp"));
+        let cmd = match (server.prepare)(&dir) {
+            Ok(cmd) => cmd,
+            Err(why) => {
+                println!("{:<38} unavailable: {why}", server.name);
+                results.insert(server.name.into(), json!({ "unavailable": why }));
+                continue;
+            }
+        };
+        let mut modes = serde_json::Map::new();
+        for (mode, extra) in MODES {
+            let tally = restarts(&dir, &hot_bin, &cmd, extra);
+            println!(
+                "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
+                server.name,
+                mode,
+                tally.ok + tally.failed(),
+                tally.refused,
+                tally.reset,
+                tally.empty,
+                tally.short,
+                tally.timeout,
+                tally.other,
+                tally.worst.as_millis(),
+                tally.gap.as_millis(),
+            );
+            modes.insert(mode.into(), tally.json());
+        }
+        results.insert(server.name.into(), Value::Object(modes));
+    }
+    let out = root.join("target/bench-servers.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    )
+    .expect("write");
+    println!("\nwritten: {}", out.display());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// How the requests of one run ended.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: usize,
+    refused: usize,
+    reset: usize,
+    /// Closed without a byte of answer.
+    empty: usize,
+    /// An answer cut short of its Content-Length.
+    short: usize,
+    timeout: usize,
+    /// Any other failure (a status other than 200, a malformed answer).
+    other: usize,
+    worst: Duration,
+    /// The longest time from hot stopping the old app to starting the new one.
+    gap: Duration,
+    /// Restarts that were seen through (the new app ready).
+    restarts: usize,
+}
+
+impl Tally {
+    fn failed(&self) -> usize {
+        self.refused + self.reset + self.empty + self.short + self.timeout + self.other
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.ok += other.ok;
+        self.refused += other.refused;
+        self.reset += other.reset;
+        self.empty += other.empty;
+        self.short += other.short;
+        self.timeout += other.timeout;
+        self.other += other.other;
+        self.worst = self.worst.max(other.worst);
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "restarts": self.restarts,
+            "requests": self.ok + self.failed(),
+            "refused": self.refused,
+            "reset": self.reset,
+            "empty": self.empty,
+            "short": self.short,
+            "timeout": self.timeout,
+            "other": self.other,
+            "worst_ms": self.worst.as_millis() as u64,
+            "stop_to_start_gap_ms": self.gap.as_millis() as u64,
+        })
+    }
+}
+
+/// hot running `cmd` in `dir` with `extra` config, restarted `RESTARTS` times under load.
+fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
+    let port = free_port();
+    let (run_extra, top_extra) = match extra.strip_prefix("[proxy]") {
+        Some(_) => ("", extra),
+        None => (extra, ""),
+    };
+    let _ = std::fs::write(dir.join("src/version.txt"), "0\n");
+    let config = format!(
+        "listen = [\"127.0.0.1:{port}\"]\n[watch]\npaths = [\"src\"]\n[build]\n\
+         cmd = \"cp src/version.txt tmp/version.txt\"\n[run]\ncmd = {cmd:?}\nready = \"http:/\"\n\
+         stop_timeout_ms = 10000\n{run_extra}{top_extra}"
+    );
+    let _ = std::fs::write(dir.join(".hot.toml"), config);
+    let running = Running::hot(dir, hot_bin);
+    let mut tally = Tally::default();
+    if running.wait("ready", Duration::from_secs(60)).is_none() {
+        tally.other = 1;
+        running.stop();
+        return tally;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut tally = Tally::default();
+                while !stop.load(Ordering::Relaxed) {
+                    request(port, &mut tally);
+                }
+                tally
+            })
+        })
+        .collect();
+    for v in 1..=RESTARTS {
+        let _ = std::fs::write(dir.join("src/version.txt"), format!("{v}\n"));
+        let (mut stopped, mut started, mut ready) = (None, None, false);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready && Instant::now() < deadline {
+            let Some((at, event)) = running.next_event(Duration::from_secs(1)) else {
+                continue;
+            };
+            match event["event"].as_str() {
+                Some("stop") => stopped = stopped.or(Some(at)),
+                Some("start") => started = Some((at, event["pid"].clone())),
+                Some("ready") => {
+                    ready = started
+                        .as_ref()
+                        .is_some_and(|(_, pid)| *pid == event["pid"]);
+                }
+                _ => {}
+            }
+        }
+        if let (Some(stop_at), Some((start_at, _))) = (stopped, &started) {
+            tally.gap = tally.gap.max(start_at.saturating_duration_since(stop_at));
+        }
+        if ready {
+            tally.restarts += 1;
+        }
+        // Load the new app a little before the next restart.
+        thread::sleep(Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        if let Ok(t) = client.join() {
+            tally.add(&t);
+        }
+    }
+    running.stop();
+    tally
+}
+
+/// One GET on a fresh connection, counted by how it ended.
+fn request(port: u16, tally: &mut Tally) {
+    let t = Instant::now();
+    let outcome = (|| {
+        let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err(Failure::Refused),
+            Err(_) => return Err(Failure::Other),
+        };
+        let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
+        if s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return Err(Failure::Reset);
+        }
+        let mut buf = Vec::new();
+        let read = s.read_to_end(&mut buf);
+        match read {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(Failure::Timeout);
+            }
+            Err(e) if buf.is_empty() && e.kind() == ErrorKind::ConnectionReset => {
+                return Err(Failure::Reset);
+            }
+            Err(_) if !buf.is_empty() => return Err(Failure::Short),
+            Err(_) => return Err(Failure::Other),
+            Ok(_) if buf.is_empty() => return Err(Failure::Empty),
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return Err(Failure::Short);
+        };
+        if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+            return Err(Failure::Other);
+        }
+        let length = head.lines().find_map(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower
+                .strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        match length {
+            Some(n) if body.len() < n => Err(Failure::Short),
+            _ => Ok(()),
+        }
+    })();
+    tally.worst = tally.worst.max(t.elapsed());
+    match outcome {
+        Ok(()) => tally.ok += 1,
+        Err(Failure::Refused) => tally.refused += 1,
+        Err(Failure::Reset) => tally.reset += 1,
+        Err(Failure::Empty) => tally.empty += 1,
+        Err(Failure::Short) => tally.short += 1,
+        Err(Failure::Timeout) => tally.timeout += 1,
+        Err(Failure::Other) => tally.other += 1,
+    }
+}
+
+enum Failure {
+    Refused,
+    Reset,
+    Empty,
+    Short,
+    Timeout,
+    Other,
+}
+
+fn have(bin: &str, install: &str) -> Result<(), String> {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        Ok(())
+    } else {
+        Err(format!("`{bin}` not found ({install})"))
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), text).map_err(|e| format!("write {name}: {e}"))
+}
+
+/// Builds a Go program against Debian's packaged go-systemd and Gin (GOPATH mode: the module
+/// proxy is not needed).
+fn go(dir: &Path, source: &str) -> Result<String, String> {
+    have("go", "apt-get install golang-go")?;
+    let gocode = Path::new("/usr/share/gocode");
+    if !gocode.join("src/github.com/coreos/go-systemd").is_dir() {
+        return Err(
+            "go-systemd not found (apt-get install golang-github-coreos-go-systemd-dev \
+                    golang-github-gin-gonic-gin-dev)"
+                .into(),
+        );
+    }
+    write(dir, "main.go", source)?;
+    let out = Command::new("go")
+        .args(["build", "-o", "server", "main.go"])
+        .current_dir(dir)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gocode)
+        .output()
+        .map_err(|e| format!("go build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "go build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
+    }
+    Ok("./server".into())
+}
+
+/// Builds a Rust server from crates.io (release; the first run downloads and compiles its
+/// dependencies, a few minutes).
+fn rust(dir: &Path, manifest: &str, source: &str, bin: &str) -> Result<String, String> {
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+    write(dir, "Cargo.toml", manifest)?;
+    write(dir, "src/main.rs", source)?;
+    // A target dir that outlives the work dir, so that a second run does not compile again.
+    let target: PathBuf = std::env::temp_dir().join(format!("hot-bench-target-{bin}"));
+    let out = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    Ok(target.join("release").join(bin).display().to_string())
+}
+
+fn python(dir: &Path, server: &str, cmd: &str) -> Result<String, String> {
+    have(server, &format!("pip install {server}"))?;
+    write(dir, "wsgi_asgi.py", include_str!("servers/wsgi_asgi.py"))?;
+    Ok(cmd.into())
+}
