@@ -4,7 +4,8 @@
 //! failed. Run in each mode: direct (the defaults), direct with `kill_mode = "group"`, direct
 //! with `restart_mode = "drain"`, and through hot's proxy.
 //!
-//! `--servers-only`: this alone, printed as a table and written to target/bench-servers.json.
+//! `--servers-only [NAME…]`: this alone (or only the servers whose name contains a NAME),
+//! printed as a table and written to target/bench-servers.json.
 //! Servers whose toolchain is missing are listed as unavailable with what to install.
 
 use std::io::{ErrorKind, Read, Write};
@@ -123,7 +124,16 @@ pub fn only() {
         "worst ms",
         "gap ms"
     );
-    for server in &SERVERS {
+    // `--servers-only NAME…`: only the servers whose name contains one of the words.
+    let wanted: Vec<String> = std::env::args()
+        .skip_while(|a| a != "--servers-only")
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.to_lowercase())
+        .collect();
+    for server in SERVERS.iter().filter(|s| {
+        wanted.is_empty() || wanted.iter().any(|w| s.name.to_lowercase().contains(w))
+    }) {
         let dir = work.join(server.name.replace(|c: char| !c.is_alphanumeric(), "-"));
         let _ = std::fs::create_dir_all(dir.join("src"));
         let _ = std::fs::create_dir_all(dir.join("tmp"));

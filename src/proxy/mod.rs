@@ -9,6 +9,7 @@
 mod inject;
 mod page;
 mod pool;
+mod quickack;
 mod websocket;
 
 use std::convert::Infallible;
@@ -233,10 +234,15 @@ impl Proxy {
         }
     }
 
-    /// An app is being stopped: requests no longer go to it over kept-alive connections (a new
-    /// connection waits in the backlog for the next app, or reaches one that still accepts).
-    pub fn app_stopping(&self) {
-        self.shared.pool.clear();
+    /// App `app` is being stopped: requests no longer go to it over kept-alive connections,
+    /// and none are kept until it has exited (see `pool`).
+    pub fn app_stopping(&self, app: u64) {
+        self.shared.pool.stopping(app);
+    }
+
+    /// App `app` exited.
+    pub fn app_gone(&self, app: u64) {
+        self.shared.pool.gone(app);
     }
 
     fn stop_accepting(&mut self) {
@@ -580,7 +586,8 @@ async fn handshake(
     stream: TcpStream,
     upgrades: bool,
 ) -> Result<hyper::client::conn::http1::SendRequest<Body>, hyper::Error> {
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(quickack::AppStream(stream))).await?;
     if upgrades {
         tokio::spawn(connection.with_upgrades());
     } else {

@@ -1,8 +1,10 @@
 //! Kept-alive connections to the app, so that a request through hot costs a write and a read
 //! instead of a connect, an accept and a close on both sides.
 //!
-//! Emptied whenever an app is started or stopped: a request never reaches a stopping app over
-//! a connection that was opened to it earlier. Only safe requests (GET, HEAD, OPTIONS without a
+//! Emptied whenever an app is started or stopped, and not used at all while an app is being
+//! stopped: until it has exited it may still accept a new connection (its stop signal is
+//! handled a moment later), and a connection kept alive to it would keep it busy, and alive,
+//! until SIGKILL. So a request never reaches a stopping app over a kept connection. Only safe requests (GET, HEAD, OPTIONS without a
 //! body) use the pool: a connection the app closed while it sat idle fails the request before
 //! any answer, and only a safe request may then be sent again.
 
@@ -30,6 +32,8 @@ struct Inner {
     /// closed instead of coming back.
     generation: u64,
     idle: Vec<SendRequest<Body>>,
+    /// Apps stopped and not gone yet: while there is one, no connection is kept.
+    stopping: Vec<u64>,
 }
 
 /// A connection out of the pool or new, and the generation it belongs to.
@@ -70,16 +74,36 @@ impl Pool {
     /// A connection whose answer has been read to the end, for the next request.
     pub fn give_back(&self, sender: SendRequest<Body>, generation: u64) {
         let mut inner = self.inner();
-        if generation == inner.generation && inner.idle.len() < MAX_IDLE && !sender.is_closed() {
+        if generation == inner.generation
+            && inner.stopping.is_empty()
+            && inner.idle.len() < MAX_IDLE
+            && !sender.is_closed()
+        {
             inner.idle.push(sender);
         }
     }
 
-    /// An app is starting or stopping: no idle connection is used again.
+    /// An app is starting: no idle connection is used again.
     pub fn clear(&self) {
         let mut inner = self.inner();
         inner.generation += 1;
         inner.idle.clear();
+    }
+
+    /// App `app` is being stopped: drop the kept connections, and keep none until it is gone.
+    pub fn stopping(&self, app: u64) {
+        let mut inner = self.inner();
+        inner.generation += 1;
+        inner.idle.clear();
+        if !inner.stopping.contains(&app) {
+            inner.stopping.push(app);
+        }
+    }
+
+    /// App `app` exited.
+    pub fn gone(&self, app: u64) {
+        let mut inner = self.inner();
+        inner.stopping.retain(|a| *a != app);
     }
 }
 

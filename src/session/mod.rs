@@ -357,6 +357,9 @@ impl Session {
                 }));
             }
             Event::AppExited { app, outcome } => {
+                if let Some(proxy) = &self.proxy {
+                    proxy.app_gone(app.0);
+                }
                 if let Some(at) = self.apps.iter().position(|a| a.id == app) {
                     let app = self.apps.remove(at);
                     // Also whatever the app started that escaped its group, before the next app
@@ -519,7 +522,7 @@ impl Session {
             Effect::StartApp { app } => return self.start_app(app),
             Effect::StopApp { app, reason } => {
                 if let Some(proxy) = &self.proxy {
-                    proxy.app_stopping();
+                    proxy.app_stopping(app.0);
                 }
                 let app = self.apps.iter_mut().find(|a| a.id == app);
                 if let (Some(app), Some(run)) = (app, &self.config.run) {
