@@ -19,7 +19,9 @@ pub enum Event {
     BuildFinished(BuildEnd),
     /// An app process exited.
     AppExited { app: AppId, outcome: Outcome },
-    /// A stopping app closed its listening sockets: it accepts nothing more.
+    /// A stopping app closed its listening sockets: it accepts nothing more. Only Linux shows
+    /// it (`supervise::release`); elsewhere the app's exit stands in for it.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     AppReleased { app: AppId },
     /// An app is ready to serve (see `[run] ready`), and how that is known.
     AppReady { app: AppId, via: ReadyVia },

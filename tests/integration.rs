@@ -24,3 +24,4 @@ mod output;
 mod reload;
 mod restart;
 mod saves;
+mod servers;

@@ -131,9 +131,10 @@ pub fn only() {
         .filter(|a| !a.starts_with("--"))
         .map(|a| a.to_lowercase())
         .collect();
-    for server in SERVERS.iter().filter(|s| {
-        wanted.is_empty() || wanted.iter().any(|w| s.name.to_lowercase().contains(w))
-    }) {
+    for server in SERVERS
+        .iter()
+        .filter(|s| wanted.is_empty() || wanted.iter().any(|w| s.name.to_lowercase().contains(w)))
+    {
         let dir = work.join(server.name.replace(|c: char| !c.is_alphanumeric(), "-"));
         let _ = std::fs::create_dir_all(dir.join("src"));
         let _ = std::fs::create_dir_all(dir.join("tmp"));
