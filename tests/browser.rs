@@ -497,9 +497,9 @@ fn pages_hear_reload_after_ready_and_the_build_output_on_failure() {
     assert_eq!(name, "build-failed", "{data}\n{}", hot.transcript());
     let output: Value = serde_json::from_str(&data).expect("json");
     assert!(
-        output["view"]
-            .as_str()
-            .is_some_and(|v| v.contains("id=\"__hot_failure\"") && v.contains("undefined: renderPage")),
+        output["view"].as_str().is_some_and(
+            |v| v.contains("id=\"__hot_failure\"") && v.contains("undefined: renderPage")
+        ),
         "{data}"
     );
     project.write("src/status", "ok\n");

@@ -89,6 +89,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     browsers: broadcast::Sender<BrowserEvent>,
+    /// Bumped whenever hot starts answering for a failed app: a safe request still waiting for
+    /// an app that will not come is answered with the failure instead of hanging until a fix.
+    failed: tokio::sync::watch::Sender<u64>,
     /// Inject the live-reload script into the app's HTML.
     reload: bool,
     /// No proxy: hot answers on the app's own sockets, and only while no app runs.
@@ -151,6 +154,7 @@ impl Proxy {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 browsers,
+                failed: tokio::sync::watch::Sender::new(0),
                 reload,
                 direct: !proxied,
                 pool: Arc::default(),
@@ -203,6 +207,7 @@ impl Proxy {
             return Ok(());
         }
         state.failure = Some(failure);
+        self.shared.failed.send_modify(|n| *n += 1);
         drop(state);
         if self.shared.direct && self.acceptors.is_empty() {
             self.accept(fronts_on(app_sockets)?)?;
@@ -499,7 +504,21 @@ async fn forward(
         *out.uri_mut() = parts.uri.clone();
         *out.version_mut() = hyper::Version::HTTP_11;
         *out.headers_mut() = parts.headers.clone();
-        match sender.send_request(out).await {
+        let mut failed = shared.failed.subscribe();
+        let sent = tokio::select! {
+            sent = sender.send_request(out) => sent,
+            // No app will take this request: the build failed (or the app crashed) while it
+            // waited in the backlog. A safe request gets the failure; any other keeps waiting,
+            // since the next app may still read it and a second answer must not follow a first.
+            Ok(()) = failed.changed(), if safe => {
+                let failure = shared.state().failure.clone();
+                match failure {
+                    Some(failure) => return failure_page(&failure, wants_html, shared),
+                    None => continue,
+                }
+            }
+        };
+        match sent {
             Ok(r) => {
                 let lease = pooled.then(|| (sender, generation, Arc::clone(&shared.pool)));
                 break r.map(|b| pool::Returning::new(b, lease));
