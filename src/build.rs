@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::config::BuildConfig;
-use crate::event::Event;
+use crate::event::{BuildEnd, Event};
 use crate::listen::ACTIVATION_VARS;
 use crate::supervise::process::{self, ProcessGroup};
-use crate::ui::status::{Colour, Stream, Terminal};
+use crate::ui::status::{Sink, Stream};
 
 /// One run of the build command.
 #[derive(Debug)]
@@ -54,8 +54,8 @@ impl BuildJob {
         config: &BuildConfig,
         root: &std::path::Path,
         changes: &[PathBuf],
-        terminal: &Terminal,
-        colour: Colour,
+        slot: usize,
+        sink: &Sink,
         events: Sender<Event>,
     ) -> io::Result<BuildJob> {
         let mut cmd = Command::new("sh");
@@ -80,19 +80,20 @@ impl BuildJob {
                 }
             }
         }
-        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, |outcome| {
-            Event::BuildFinished(outcome.into())
+        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, move |outcome| {
+            Event::BuildFinished(BuildEnd {
+                slot,
+                ..outcome.into()
+            })
         })?;
         let mut output = Output::default();
         for pipe in pipes {
-            let (terminal, tail) = (terminal.clone(), output.tail.clone());
+            let (sink, tail) = (sink.clone(), output.tail.clone());
             output.readers.push(
                 std::thread::Builder::new()
                     .name("build-output".into())
                     .spawn(move || {
-                        terminal.forward(pipe, Stream::Stderr, colour, |chunk| {
-                            keep_tail(&tail, chunk)
-                        })
+                        sink.forward(pipe, Stream::Stderr, |chunk| keep_tail(&tail, chunk))
                     })?,
             );
         }

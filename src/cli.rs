@@ -61,6 +61,10 @@ pub struct Cli {
     #[arg(long)]
     pub reload: bool,
 
+    /// Run only this app of the config's `[apps]` (repeatable).
+    #[arg(long = "app", value_name = "NAME")]
+    pub apps: Vec<String>,
+
     /// Print hot's own events as one JSON object per line on stderr instead of text.
     #[arg(long)]
     pub json: bool,

@@ -6,7 +6,7 @@ use std::process::ExitStatus;
 
 use nix::sys::signal::Signal;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// Watched files changed (paths relative to the project dir where possible). `open` are
     /// those of them that a writer still holds open (inotify only: other backends cannot tell,
@@ -52,6 +52,8 @@ pub enum Event {
 /// How a build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildEnd {
+    /// Which app's build: its place in the session (0 in a one-app session).
+    pub slot: usize,
     pub outcome: Outcome,
     /// It failed because the app's running binary could not be overwritten ("text file busy").
     /// The process waiter cannot know; the app loop, which holds the build's output, fills it in.
@@ -61,6 +63,7 @@ pub struct BuildEnd {
 impl From<Outcome> for BuildEnd {
     fn from(outcome: Outcome) -> Self {
         BuildEnd {
+            slot: 0,
             outcome,
             binary_busy: false,
         }
@@ -68,9 +71,24 @@ impl From<Outcome> for BuildEnd {
 }
 
 /// Names one app process for the whole of its life: the Supervisor hands these out, so that
-/// two apps alive at once (an overlap restart) are never confused.
+/// two processes alive at once (an overlap restart, two apps of a session) are never confused.
+/// The high bits say which app of the session it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct AppId(pub u64);
+
+impl AppId {
+    const SLOT_SHIFT: u32 = 40;
+
+    /// The first id of the app at `slot`: the Supervisor counts up from there.
+    pub fn base(slot: usize) -> AppId {
+        AppId((slot as u64) << Self::SLOT_SHIFT)
+    }
+
+    /// Which app of the session the process belongs to.
+    pub fn slot(self) -> usize {
+        usize::try_from(self.0 >> Self::SLOT_SHIFT).unwrap_or(usize::MAX)
+    }
+}
 
 /// How hot learnt that an app is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -44,6 +44,15 @@ pub enum ListenAddr {
 }
 
 impl ListenAddr {
+    /// Port 0: any free port, so never the same address as another's.
+    pub fn is_any_port(&self) -> bool {
+        match self {
+            ListenAddr::Tcp(addr) => addr.ends_with(":0"),
+            ListenAddr::AnyInterface(port) => *port == 0,
+            ListenAddr::Unix(_) => false,
+        }
+    }
+
     /// Makes a relative unix socket path relative to the project directory.
     pub fn in_dir(self, root: &Path) -> ListenAddr {
         match self {

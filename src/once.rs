@@ -14,11 +14,16 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     let json = cli.json;
     let ended = session::run(cli, Purpose::SmokeTest)?;
     let reporter = Reporter::new(json);
-    // None: stopped by a signal before a verdict; the status says which.
-    if let Some((verdict, facts)) = &ended.conclusion {
-        match summary(verdict, facts) {
-            Ok(line) => reporter.note(line),
-            Err(line) => reporter.warn(line),
+    // None for an app stopped by a signal before its verdict; the status says which.
+    for (name, verdict, facts) in &ended.conclusions {
+        let line = summary(verdict, facts);
+        let named = |line: String| match name {
+            Some(name) => format!("{name}: {line}"),
+            None => line,
+        };
+        match line {
+            Ok(line) => reporter.note(named(line)),
+            Err(line) => reporter.warn(named(line)),
         }
     }
     Ok(ended.code)

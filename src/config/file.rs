@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use crate::error::Error;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub listen: Option<Vec<Spanned<ListenEntry>>>,
@@ -28,9 +28,12 @@ pub struct ConfigFile {
     pub browser: BrowserSection,
     #[serde(default)]
     pub proxy: ProxySection,
+    /// `[apps.NAME]`: several apps in one session, each with the keys above; the top-level
+    /// keys are the defaults every app's own keys override.
+    pub apps: Option<BTreeMap<String, Spanned<ConfigFile>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(
     untagged,
     expecting = "an address string like \"127.0.0.1:8080\" or a table like { addr = \"127.0.0.1:8080\", name = \"web\" }"
@@ -40,14 +43,14 @@ pub enum ListenEntry {
     Named(NamedListen),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedListen {
     pub addr: String,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchSection {
     pub paths: Option<Vec<Spanned<String>>>,
@@ -61,7 +64,7 @@ pub struct WatchSection {
     pub poll_interval_ms: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSection {
     pub cmd: Option<Spanned<String>>,
@@ -70,7 +73,7 @@ pub struct BuildSection {
     pub color: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     pub cmd: Option<Spanned<String>>,
@@ -86,7 +89,7 @@ pub struct RunSection {
     pub app_addr: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnceSection {
     pub probe: Option<Spanned<String>>,
@@ -96,13 +99,13 @@ pub struct OnceSection {
     pub settle_ms: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UiSection {
     pub clear_on_rebuild: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrowserSection {
     pub reload: Option<bool>,
@@ -110,7 +113,7 @@ pub struct BrowserSection {
     pub editor: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySection {
     pub enabled: Option<bool>,
@@ -172,6 +175,7 @@ impl ConfigFile {
                 enabled: top.proxy.enabled.or(self.proxy.enabled),
                 app_port: top.proxy.app_port.or(self.proxy.app_port),
             },
+            apps: top.apps.or(self.apps),
         }
     }
 }

@@ -28,6 +28,7 @@ mod file;
 mod keys;
 mod resolve;
 
+use file::{ConfigFile, line_col};
 pub use file::{parse, toml_error};
 use keys::{env_name, layer};
 pub use keys::{env_overrides, is_key, key_names};
@@ -225,38 +226,137 @@ pub enum Source {
 }
 
 impl Config {
+    /// The settings of a file with one app (the first, for a file with `[apps]`).
+    #[cfg(test)]
     pub fn from_toml(
         root: &Path,
         path: &Path,
         text: &str,
         overrides: &Overrides,
     ) -> Result<Config, Error> {
-        let mut file = parse(path, text)?;
-        let mut origins = BTreeMap::new();
-        let env = env_overrides();
-        let flags = overrides
-            .keys
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone(), format!("--{k}")));
-        for (key, raw, origin) in env
-            .into_iter()
-            .map(|(k, v)| {
-                let origin = env_name(&k);
-                (k, v, origin)
-            })
-            .chain(flags)
-        {
-            file = file.overlay(layer(&key, &raw, &origin)?);
-            origins.insert(key, origin);
-        }
-        Resolver {
-            root,
-            path,
-            text,
-            origins,
-        }
-        .resolve(file, overrides)
+        let apps = Config::apps_from_toml(root, path, text, overrides)?;
+        apps.into_iter()
+            .next()
+            .map(|app| app.config)
+            .ok_or_else(|| Error::Usage(format!("{}: no app", path.display())))
     }
+
+    /// The settings of every app the file describes: one, or one per `[apps.NAME]` table,
+    /// each the top-level keys overridden by its own. `HOT_*` variables and flags apply to
+    /// every app.
+    pub fn apps_from_toml(
+        root: &Path,
+        path: &Path,
+        text: &str,
+        overrides: &Overrides,
+    ) -> Result<Vec<AppConfig>, Error> {
+        let mut file = parse(path, text)?;
+        let Some(apps) = file.apps.take() else {
+            let config = resolve(root, path, text, overrides, file, String::new())?;
+            return Ok(vec![AppConfig { name: None, config }]);
+        };
+        if apps.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: [apps] has no app: add [apps.NAME] tables (one per server), or remove [apps]",
+                path.display()
+            )));
+        }
+        let mut out = Vec::new();
+        for (name, app) in apps {
+            let span = app.span();
+            let app = app.into_inner();
+            let at = |message: String| {
+                let (line, column) = line_col(text, span.start);
+                Error::Config {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    key: Some(format!("apps.{name}")),
+                    message,
+                }
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(at(format!(
+                    "{name:?} is not an app name: use letters, digits, `-` and `_`"
+                )));
+            }
+            if app.apps.is_some() {
+                return Err(at("an app cannot have [apps] of its own".into()));
+            }
+            let merged = file.clone().overlay(app);
+            let config = resolve(root, path, text, overrides, merged, format!("apps.{name}."))?;
+            out.push(AppConfig {
+                name: Some(name),
+                config,
+            });
+        }
+        // Two apps cannot hold one address; say which, before the bind fails.
+        for (i, a) in out.iter().enumerate() {
+            for b in &out[i + 1..] {
+                let shared = a.config.listen.iter().find(|l| {
+                    !l.addr.is_any_port() && b.config.listen.iter().any(|m| m.addr == l.addr)
+                });
+                if let Some(l) = shared {
+                    return Err(Error::Usage(format!(
+                        "{}: apps.{} and apps.{} both listen on {}: give each app its own address",
+                        path.display(),
+                        a.name.as_deref().unwrap_or_default(),
+                        b.name.as_deref().unwrap_or_default(),
+                        l.addr
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One app of the session.
+#[derive(Debug)]
+pub struct AppConfig {
+    /// `[apps.NAME]`; `None` for a file without `[apps]` (a one-app session).
+    pub name: Option<String>,
+    pub config: Config,
+}
+
+/// `file` with the `HOT_*` variables and the flags laid over it, resolved.
+fn resolve(
+    root: &Path,
+    path: &Path,
+    text: &str,
+    overrides: &Overrides,
+    mut file: ConfigFile,
+    prefix: String,
+) -> Result<Config, Error> {
+    let mut origins = BTreeMap::new();
+    let env = env_overrides();
+    let flags = overrides
+        .keys
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone(), format!("--{k}")));
+    for (key, raw, origin) in env
+        .into_iter()
+        .map(|(k, v)| {
+            let origin = env_name(&k);
+            (k, v, origin)
+        })
+        .chain(flags)
+    {
+        file = file.overlay(layer(&key, &raw, &origin)?);
+        origins.insert(key, origin);
+    }
+    Resolver {
+        root,
+        path,
+        text,
+        origins,
+        prefix,
+    }
+    .resolve(file, overrides)
 }
 
 #[cfg(test)]
@@ -319,8 +419,9 @@ mod tests {
         };
         let (lower, upper) = (|| file(1), || file(2));
         let upper_text = format!("{:?}", upper());
+        // `[apps]` holds whole files, not a setting: no flag sets it.
         assert!(
-            !upper_text.contains("None"),
+            !upper_text.replace(", apps: None", "").contains("None"),
             "a setting KEYS does not list:\n{upper_text}"
         );
         assert_eq!(

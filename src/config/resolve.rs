@@ -25,6 +25,8 @@ pub(super) struct Resolver<'a> {
     pub(super) text: &'a str,
     /// Keys set by a flag or variable, and which one: their errors name it, not the file.
     pub(super) origins: BTreeMap<String, String>,
+    /// `apps.NAME.` while resolving one app of several, so that an error names the app.
+    pub(super) prefix: String,
 }
 
 impl Resolver<'_> {
@@ -38,7 +40,7 @@ impl Resolver<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            key: Some(key.to_owned()),
+            key: Some(format!("{}{key}", self.prefix)),
             message: message.into(),
         }
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::config::{KillMode, RunConfig};
 use crate::event::{AppId, Event};
 use crate::listen::{ACTIVATION_VARS, Listeners};
-use crate::ui::status::{Colour, Stream, Terminal};
+use crate::ui::status::{Sink, Stream};
 
 use super::process::{self, ProcessGroup};
 use super::trampoline;
@@ -36,7 +36,7 @@ impl AppProcess {
         root: &Path,
         listeners: &Listeners,
         notify: Option<&Path>,
-        output: Option<&Terminal>,
+        output: Option<&Sink>,
         events: Sender<Event>,
     ) -> io::Result<AppProcess> {
         let mut cmd: Command = trampoline::command(&run.program, &run.args);
@@ -67,14 +67,14 @@ impl AppProcess {
                 flag.store(true, Ordering::Relaxed);
                 Event::AppExited { app: id, outcome }
             })?;
-        if let Some(terminal) = output {
+        if let Some(sink) = output {
             // stdout first, then stderr (see `process::spawn`). The threads end when the app
             // and whatever it started have closed the pipes.
             for (pipe, stream) in pipes.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
-                let terminal = terminal.clone();
+                let sink = sink.clone();
                 std::thread::Builder::new()
                     .name("app-output".into())
-                    .spawn(move || terminal.forward(pipe, stream, Colour::Keep, |_| {}))?;
+                    .spawn(move || sink.forward(pipe, stream, |_| {}))?;
             }
         }
         Ok(AppProcess {

@@ -71,13 +71,14 @@ impl ReadySet {
 }
 
 impl Life {
-    pub fn new() -> Life {
+    /// The life of the app at `slot` of the session (its ids count from `AppId::base`).
+    pub fn new(slot: usize) -> Life {
         Life {
             serving: Serving::Down { retry_at: None },
             successor: None,
             retiring: Vec::new(),
             backoff: BACKOFF_FIRST,
-            last_id: AppId::default(),
+            last_id: AppId::base(slot),
         }
     }
 
@@ -159,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_crash_loop_backs_off_and_a_healthy_run_starts_over() {
-        let mut life = Life::new();
+        let mut life = Life::new(0);
         let waits: Vec<u128> = (0..11)
             .map(|_| life.next_backoff(Duration::ZERO).as_millis())
             .collect();

@@ -219,13 +219,20 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// The Supervisor of a one-app session.
+    #[cfg(test)]
     pub fn new(policy: Policy) -> Supervisor {
+        Supervisor::for_slot(policy, 0)
+    }
+
+    /// The Supervisor of the app at `slot` of a session of several.
+    pub fn for_slot(policy: Policy, slot: usize) -> Supervisor {
         Supervisor {
             policy,
             pending: None,
             checking: false,
             build: BuildState::Idle,
-            app: Life::new(),
+            app: Life::new(slot),
             config_changed: None,
             shutdown: None,
             check_by: None,
@@ -1546,6 +1553,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = running(t0);
         let busy = Event::BuildFinished(BuildEnd {
+            slot: 0,
             binary_busy: true,
             outcome: Outcome {
                 code: Some(1),

@@ -104,7 +104,28 @@ pub struct Reporter {
     format: Format,
     terminal: status::Terminal,
     cycle: RefCell<Cycle>,
+    /// In a session of several apps: which app this reporter speaks for.
+    label: Option<Label>,
 }
+
+/// An app's name as its lines show it.
+#[derive(Debug, Clone)]
+struct Label {
+    name: String,
+    /// The name padded to the longest app name, so that every app's lines align.
+    padded: String,
+    tint: Color,
+}
+
+/// One colour per app, in the order of the config file.
+const APP_TINTS: [Color; 6] = [
+    Color::Cyan,
+    Color::Magenta,
+    Color::Yellow,
+    Color::Green,
+    Color::Blue,
+    Color::Red,
+];
 
 impl Reporter {
     pub fn new(json: bool) -> Reporter {
@@ -119,6 +140,44 @@ impl Reporter {
             },
             terminal: status::Terminal::new(tty),
             cycle: RefCell::new(Cycle::default()),
+            label: None,
+        }
+    }
+
+    /// A reporter for the app `name`, the `index`th of the session, whose names are at most
+    /// `width` long: every line it prints, and every line of the app's output, names the app.
+    pub fn for_app(&self, name: &str, index: usize, width: usize) -> Reporter {
+        Reporter {
+            format: self.format,
+            terminal: self.terminal.clone(),
+            cycle: RefCell::new(Cycle::default()),
+            label: Some(Label {
+                name: name.to_owned(),
+                padded: format!("{name:<width$}"),
+                tint: APP_TINTS[index % APP_TINTS.len()],
+            }),
+        }
+    }
+
+    /// How output hot passes on for this app is shown.
+    pub fn sink(&self) -> status::Sink {
+        let label = self.label.as_ref().map(|l| {
+            let prefix = match self.format {
+                Format::Text { color: true } => {
+                    format!(
+                        "{} {} ",
+                        l.padded.as_str().with(l.tint),
+                        "│".with(Color::DarkGrey)
+                    )
+                }
+                _ => format!("{} │ ", l.padded),
+            };
+            std::sync::Arc::from(prefix)
+        });
+        status::Sink {
+            terminal: self.terminal.clone(),
+            colour: self.colour(),
+            label,
         }
     }
 
@@ -137,19 +196,30 @@ impl Reporter {
         }
     }
 
-    pub fn terminal(&self) -> &status::Terminal {
-        &self.terminal
-    }
-
     /// Where the app's output goes through hot: with `--json`, so that no event line is ever
-    /// glued onto a partial line of the app's. Otherwise it is inherited.
-    pub fn app_output(&self) -> Option<&status::Terminal> {
-        (self.format == Format::Json).then_some(&self.terminal)
+    /// glued onto a partial line of the app's, and in a session of several apps, so that each
+    /// line names its app. Otherwise it is inherited: the app keeps the terminal.
+    pub fn app_output(&self) -> Option<status::Sink> {
+        (self.format == Format::Json || self.label.is_some()).then(|| status::Sink {
+            // The app's own colours stay: it chose them for this terminal (or `--json` reader).
+            colour: status::Colour::Keep,
+            ..self.sink()
+        })
     }
 
     pub fn report(&self, message: &Message) {
         match self.format {
-            Format::Json => self.line(&serde_json::to_string(message).unwrap_or_default()),
+            Format::Json => {
+                let mut line = serde_json::to_string(message).unwrap_or_default();
+                if let Some(label) = &self.label {
+                    // Right after `"event":"NAME"`, which stays first: readers pick event lines
+                    // out by their `{"event"` start.
+                    let at = line.find(',').unwrap_or(line.len().saturating_sub(1));
+                    let name = serde_json::to_string(&label.name).unwrap_or_default();
+                    line.insert_str(at, &format!(",\"app\":{name}"));
+                }
+                self.line(&line);
+            }
             Format::Text { .. } => {
                 if let Some((text, tint)) = self.text(message) {
                     self.report_line(&text, tint);
@@ -195,15 +265,18 @@ impl Reporter {
 
     fn report_line(&self, text: &str, tint: Color) {
         if let Format::Text { color, .. } = self.format {
-            if color {
-                self.line(&format!(
-                    "{} {}",
+            let line = match (&self.label, color) {
+                (None, true) => format!("{} {}", "hot:".with(Color::DarkGrey), text.with(tint)),
+                (None, false) => format!("hot: {text}"),
+                (Some(l), true) => format!(
+                    "{} {} {}",
                     "hot:".with(Color::DarkGrey),
+                    l.padded.as_str().with(l.tint),
                     text.with(tint)
-                ));
-            } else {
-                self.line(&format!("hot: {text}"));
-            }
+                ),
+                (Some(l), false) => format!("hot: {} {text}", l.padded),
+            };
+            self.line(&line);
         }
     }
 

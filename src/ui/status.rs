@@ -198,33 +198,79 @@ pub enum Stream {
     Stderr,
 }
 
-impl Terminal {
-    /// Copies a child's output from `pipe` to `stream` as it comes, partial lines included,
-    /// handing every chunk to `also` too (a build keeps its tail); ends with the pipe.
+/// How output passed through hot (the build's, and the app's when it is piped) is shown: on
+/// which terminal, with or without its colours, and, in a session of several apps, with each
+/// line labelled with the app's name.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pub terminal: Terminal,
+    pub colour: Colour,
+    /// Put before every line (already padded and coloured): `api │ `.
+    pub label: Option<Arc<str>>,
+}
+
+/// The longest partial line a labelled sink holds back waiting for its end.
+const MAX_HELD_LINE: usize = 16 << 10;
+
+impl Sink {
+    /// Copies a child's output from `pipe` to `stream` as it comes (unlabelled: partial lines
+    /// included), handing every chunk to `also` too (a build keeps its tail); ends with the
+    /// pipe.
     pub fn forward(
         &self,
         mut pipe: impl std::io::Read,
         stream: Stream,
-        colour: Colour,
         mut also: impl FnMut(&[u8]),
     ) {
-        let mut stripper = (colour == Colour::Strip).then(super::ansi::Stripper::default);
+        let mut stripper = (self.colour == Colour::Strip).then(super::ansi::Stripper::default);
+        let mut held: Vec<u8> = Vec::new();
         let mut buf = [0u8; 8192];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
-                return;
+                break;
             }
+            also(&buf[..n]);
             let shown = match &mut stripper {
                 Some(stripper) => std::borrow::Cow::Owned(stripper.strip(&buf[..n])),
                 None => std::borrow::Cow::Borrowed(&buf[..n]),
             };
-            match stream {
-                Stream::Stdout => self.print_out(&shown),
-                Stream::Stderr => self.print(&shown),
+            match &self.label {
+                None => self.write(stream, &shown),
+                Some(label) => {
+                    // Whole lines only, each with its label: lines of two apps never mix.
+                    held.extend_from_slice(&shown);
+                    let end = match held.iter().rposition(|b| *b == b'\n') {
+                        Some(at) => at + 1,
+                        None if held.len() > MAX_HELD_LINE => held.len(),
+                        None => continue,
+                    };
+                    let lines: Vec<u8> = held.drain(..end).collect();
+                    self.write(stream, &labelled(label, &lines));
+                }
             }
-            also(&buf[..n]);
+        }
+        if let (Some(label), false) = (&self.label, held.is_empty()) {
+            held.push(b'\n');
+            self.write(stream, &labelled(label, &held));
         }
     }
+
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        match stream {
+            Stream::Stdout => self.terminal.print_out(bytes),
+            Stream::Stderr => self.terminal.print(bytes),
+        }
+    }
+}
+
+/// `lines` (ending with a newline) with `label` before each.
+fn labelled(label: &str, lines: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines.len() + 16 * label.len());
+    for line in lines.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 /// What becomes of the colours in output passed through hot.

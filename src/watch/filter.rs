@@ -18,13 +18,24 @@ const IGNORE_FILES: &[&str] = &[".gitignore", ".ignore"];
 #[derive(Debug, Clone)]
 pub struct Filter {
     root: PathBuf,
+    /// Each app's rules (one in a one-app session): a file matters if an app wants it, and a
+    /// directory is left out only if no app wants to look inside.
+    rules: Vec<Rules>,
+    /// `None` when no app uses `.gitignore` rules.
+    ignores: Option<IgnoreRules>,
+}
+
+/// One app's `[watch]` settings, compiled.
+#[derive(Debug, Clone)]
+struct Rules {
+    /// What the app watches (its `paths`).
+    roots: Vec<PathBuf>,
     tmp_dir: PathBuf,
     include_ext: Vec<String>,
     include: Option<GlobSet>,
     exclude: GlobSet,
     exclude_regex: Option<regex::RegexSet>,
-    /// `None` when `gitignore = false`.
-    ignores: Option<IgnoreRules>,
+    gitignore: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -37,14 +48,27 @@ struct IgnoreRules {
 
 impl Filter {
     pub fn new(config: &WatchConfig, root: &Path, tmp_dir: &Path) -> Filter {
+        Filter::union(&[(config, tmp_dir)], root)
+    }
+
+    /// What any of several apps (their `[watch]` and tmp dir) wants.
+    pub fn union(apps: &[(&WatchConfig, &Path)], root: &Path) -> Filter {
+        let rules: Vec<Rules> = apps
+            .iter()
+            .map(|(config, tmp_dir)| Rules {
+                roots: config.paths.clone(),
+                tmp_dir: tmp_dir.to_path_buf(),
+                include_ext: config.include_ext.clone(),
+                include: config.include.clone(),
+                exclude: config.exclude.clone(),
+                exclude_regex: config.exclude_regex.clone(),
+                gitignore: config.gitignore,
+            })
+            .collect();
         let mut filter = Filter {
             root: root.to_path_buf(),
-            tmp_dir: tmp_dir.to_path_buf(),
-            include_ext: config.include_ext.clone(),
-            include: config.include.clone(),
-            exclude: config.exclude.clone(),
-            exclude_regex: config.exclude_regex.clone(),
-            ignores: config.gitignore.then(IgnoreRules::default),
+            ignores: rules.iter().any(|r| r.gitignore).then(IgnoreRules::default),
+            rules,
         };
         if let Some(ignores) = &mut filter.ignores {
             let mut exclude = GitignoreBuilder::new(root);
@@ -91,28 +115,36 @@ impl Filter {
 
     /// Whether a directory is outside what `hot` watches: never walked, never watched.
     pub fn prunes_dir(&self, dir: &Path) -> bool {
-        self.always_ignored(dir) || self.excluded(dir) || self.ignored(dir, true)
+        self.rules.iter().all(|r| {
+            !r.reaches(dir)
+                || self.always_ignored(r, dir)
+                || self.excluded(r, dir)
+                || (r.gitignore && self.ignored(dir, true))
+        })
     }
 
-    /// Whether a change to this file should trigger a build.
+    /// Whether a change to this file should trigger a build (of some app).
     pub fn wants_file(&self, path: &Path) -> bool {
-        if self.always_ignored(path)
-            || is_editor_temp(path)
-            || self.excluded(path)
-            || self.ignored(path, false)
+        !is_editor_temp(path) && self.rules.iter().any(|r| self.wanted_by(r, path))
+    }
+
+    fn wanted_by(&self, r: &Rules, path: &Path) -> bool {
+        if !r.covers(path)
+            || self.always_ignored(r, path)
+            || self.excluded(r, path)
+            || (r.gitignore && self.ignored(path, false))
         {
             return false;
         }
-        if self.include_ext.is_empty() && self.include.is_none() {
+        if r.include_ext.is_empty() && r.include.is_none() {
             return true;
         }
         let ext_ok = path
             .extension()
             .and_then(OsStr::to_str)
-            .is_some_and(|e| self.include_ext.iter().any(|x| x == e));
+            .is_some_and(|e| r.include_ext.iter().any(|x| x == e));
         ext_ok
-            || self
-                .include
+            || r.include
                 .as_ref()
                 .is_some_and(|set| set.is_match(self.relative(path)))
     }
@@ -128,8 +160,8 @@ impl Filter {
         path.strip_prefix(&self.root).unwrap_or(path)
     }
 
-    fn always_ignored(&self, path: &Path) -> bool {
-        path.starts_with(&self.tmp_dir)
+    fn always_ignored(&self, r: &Rules, path: &Path) -> bool {
+        path.starts_with(&r.tmp_dir)
             || self.relative(path).components().any(|c| match c {
                 Component::Normal(name) => name.to_str().is_some_and(|n| VCS_DIRS.contains(&n)),
                 _ => false,
@@ -138,19 +170,19 @@ impl Filter {
 
     /// `exclude` globs match the path or any of its parent directories, so `vendor` or
     /// `vendor/**` both exclude everything below vendor/.
-    fn excluded(&self, path: &Path) -> bool {
+    fn excluded(&self, r: &Rules, path: &Path) -> bool {
         let rel = self.relative(path);
-        if let Some(set) = &self.exclude_regex {
+        if let Some(set) = &r.exclude_regex {
             if set.is_match(&rel.to_string_lossy()) {
                 return true;
             }
         }
-        if self.exclude.is_empty() {
+        if r.exclude.is_empty() {
             return false;
         }
         rel.ancestors()
             .filter(|a| !a.as_os_str().is_empty())
-            .any(|a| self.exclude.is_match(a))
+            .any(|a| r.exclude.is_match(a))
     }
 
     /// The deepest directory with a decisive rule wins, as in git.
@@ -179,6 +211,20 @@ impl Filter {
             .fallback
             .iter()
             .any(|gi| gi.matched_path_or_any_parents(path, is_dir).is_ignore())
+    }
+}
+
+impl Rules {
+    /// Whether `path` is one of the app's roots or below one.
+    fn covers(&self, path: &Path) -> bool {
+        self.roots.iter().any(|root| path.starts_with(root))
+    }
+
+    /// Whether the walk must enter `dir` for this app: it is a root, below one, or above one.
+    fn reaches(&self, dir: &Path) -> bool {
+        self.roots
+            .iter()
+            .any(|root| dir.starts_with(root) || root.starts_with(dir))
     }
 }
 
@@ -236,7 +282,7 @@ mod tests {
 
     fn filter(include_ext: &[&str], exclude: &[&str]) -> Filter {
         let config = WatchConfig {
-            paths: vec![],
+            paths: vec![PathBuf::from("/p")],
             include_ext: include_ext.iter().map(|s| s.to_string()).collect(),
             include: None,
             exclude: globs(exclude),
@@ -292,7 +338,7 @@ mod tests {
         std::fs::write(dir.join(".gitignore"), "*.log\nbuild/\n").expect("write");
         std::fs::write(dir.join("sub/.gitignore"), "!keep.log\n").expect("write");
         let config = WatchConfig {
-            paths: vec![],
+            paths: vec![dir.clone()],
             include_ext: vec![],
             include: None,
             exclude: GlobSet::empty(),

@@ -76,13 +76,13 @@ impl Watcher {
     ///
     /// A change to `config_file` is reported as `Event::ConfigChanged`, never as a file change.
     pub fn start(
-        config: &WatchConfig,
+        apps: &[(&WatchConfig, &Path)],
         root: &Path,
-        tmp_dir: &Path,
         config_file: &Path,
         events: Sender<Event>,
     ) -> Result<Watcher, Error> {
-        let filter = Filter::new(config, root, tmp_dir);
+        let config = &union(apps);
+        let filter = Filter::union(apps, root);
         let contents = SharedContents::default();
         let since = std::time::SystemTime::now();
         let mut watcher = Watcher::watch(config, root, &filter, config_file, &contents, events)?;
@@ -442,6 +442,38 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// One `[watch]` for the watcher of several apps: every app's paths (a path inside another
+/// once), `.gitignore` rules if any app reads them, polling if any app polls (at the shortest
+/// interval). Which files matter is the union filter's to say.
+fn union(apps: &[(&WatchConfig, &Path)]) -> WatchConfig {
+    let mut paths: Vec<PathBuf> = apps.iter().flat_map(|(c, _)| c.paths.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let all = paths.clone();
+    paths.retain(|p| !all.iter().any(|q| q != p && p.starts_with(q)));
+    let poll = apps
+        .iter()
+        .filter_map(|(c, _)| match c.backend {
+            WatchBackend::Poll(interval) => Some(interval),
+            WatchBackend::Native => None,
+        })
+        .min();
+    WatchConfig {
+        paths,
+        include_ext: Vec::new(),
+        include: None,
+        exclude: globset::GlobSet::empty(),
+        exclude_regex: None,
+        gitignore: apps.iter().any(|(c, _)| c.gitignore),
+        debounce: apps
+            .iter()
+            .map(|(c, _)| c.debounce)
+            .min()
+            .unwrap_or_default(),
+        backend: poll.map_or(WatchBackend::Native, WatchBackend::Poll),
     }
 }
 

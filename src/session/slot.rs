@@ -1,0 +1,543 @@
+//! One app of the session, as the edges see it: its settings, sockets, processes and pages.
+//! It carries out its Supervisor's effects and turns its processes' ends into facts; what to
+//! do next is the Supervisor's to decide.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::build::{self, BuildJob};
+use crate::config::{Config, Ready, Route};
+use crate::error::Error;
+use crate::event::{AppId, BuildEnd, Event};
+use crate::listen::Listeners;
+use crate::proxy::{self, Proxy};
+use crate::ready::{self, NotifySocket};
+use crate::supervise::app::AppProcess;
+use crate::supervise::guard::Guard;
+use crate::supervise::{self, Failure, Goal, Policy, Restart, Verdict};
+use crate::ui::{Message, Reporter, millis};
+use crate::watch::filter::Filter;
+
+use super::readiness::{self, Awaited};
+use super::{Facts, Purpose, http};
+
+/// How long a cancelled build gets to clean up before SIGKILL.
+const BUILD_CANCEL_GRACE: Duration = Duration::from_millis(1000);
+
+/// How long a failed build's output may take to be read to its end. The readers end as soon as
+/// the pipe closes, at once in the common case; the cap is for a daemon the build left holding
+/// the pipe. It is generous because the "text file busy" fact is read from that output, and a
+/// busy machine may schedule the readers late.
+const OUTPUT_DRAIN_CAP: Duration = Duration::from_secs(2);
+
+pub(super) struct Slot {
+    /// Its place in the session: the high bits of its `AppId`s, its builds' `BuildEnd::slot`.
+    pub index: usize,
+    /// `[apps.NAME]`; `None` in a one-app session.
+    pub name: Option<String>,
+    pub config: Config,
+    pub listeners: Listeners,
+    /// Speaks for this app (its lines name it in a session of several).
+    pub reporter: Reporter,
+    /// Which changed files are this app's (a session of several; one app takes them all).
+    pub filter: Option<Filter>,
+    pub build: Option<BuildJob>,
+    /// The app processes alive now: one, or two during an overlap restart, plus any being
+    /// stopped.
+    pub apps: Vec<AppProcess>,
+    /// How requests reach the app, fixed for the session.
+    pub route: Route,
+    /// The sockets the app gets when hot's proxy holds the public ones.
+    pub private: Option<Listeners>,
+    /// What an app that binds its own port gets.
+    no_sockets: Listeners,
+    pub proxy: Option<Proxy>,
+    /// Bound only while `[run] ready = "notify"`: an app that finds `NOTIFY_SOCKET` may act on
+    /// it (puma warns without its sd_notify gem), so it is set only when hot listens.
+    pub notify: Option<NotifySocket>,
+    /// `[browser] reload`, fixed for the session like `route`.
+    pub live_reload: bool,
+    /// The last failed build's output, for the failure view.
+    failed_output: Option<String>,
+    /// How long the last good build took, for the `--once` summary.
+    last_build_ms: Option<u64>,
+    /// The latest change touched only stylesheets: pages restyle instead of reloading.
+    css_only_change: bool,
+    /// What the latest build was for ("src/main.rs changed"), for the failure view.
+    last_change: Option<String>,
+    /// What `--once` concluded for this app.
+    pub conclusion: Option<(Verdict, Facts)>,
+}
+
+impl Slot {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        name: Option<String>,
+        config: Config,
+        listeners: Listeners,
+        reporter: Reporter,
+        filter: Option<Filter>,
+        events: &Sender<Event>,
+    ) -> Result<Slot, Error> {
+        let route = config.route();
+        let (private, proxy) = http::http_side(&config, route, &listeners, events.clone())?;
+        let mut slot = Slot {
+            index,
+            name,
+            live_reload: config.reload,
+            config,
+            listeners,
+            reporter,
+            filter,
+            build: None,
+            apps: Vec::new(),
+            route,
+            private,
+            no_sockets: Listeners::default(),
+            proxy,
+            notify: None,
+            failed_output: None,
+            last_build_ms: None,
+            css_only_change: false,
+            last_change: None,
+            conclusion: None,
+        };
+        slot.bind_notify_if_needed(events);
+        Ok(slot)
+    }
+
+    /// What the Supervisor needs to know of the config and of this session.
+    pub fn policy(&self, purpose: Purpose) -> Policy {
+        let run = self.config.run.as_ref();
+        let awaited = self.awaited(purpose, &self.listeners);
+        let goal = match purpose {
+            Purpose::Develop => Goal::Serve,
+            Purpose::SmokeTest => Goal::Check {
+                timeout: match awaited {
+                    // Settling takes `settle`; the deadline is for an app that never answers.
+                    Awaited::Settle(settle) => self.config.once.timeout.max(settle * 2),
+                    _ => self.config.once.timeout,
+                },
+                may_finish: self.listeners.is_empty(),
+            },
+        };
+        Policy {
+            goal,
+            ready: awaited.via(),
+            debounce: self.config.watch.debounce,
+            has_build: self.config.build.is_some(),
+            has_app: run.is_some(),
+            stop_timeout: run.map_or(Duration::ZERO, |r| r.stop_timeout),
+            build_grace: BUILD_CANCEL_GRACE,
+            restart: run.map_or(Restart::Never, |r| r.restart),
+            restart_mode: run.map(|r| r.restart_mode).unwrap_or_default(),
+        }
+    }
+
+    /// What tells hot that an app started on `sockets` is ready.
+    pub fn awaited(&self, purpose: Purpose, sockets: &Listeners) -> Awaited {
+        readiness::plan(&self.config, purpose, self.notify.is_some(), sockets)
+    }
+
+    /// Binds the notify socket when the config waits for READY=1 and there is none yet.
+    pub fn bind_notify_if_needed(&mut self, events: &Sender<Event>) {
+        let wanted = self
+            .config
+            .run
+            .as_ref()
+            .is_some_and(|r| r.ready == Ready::Notify);
+        if !wanted || self.notify.is_some() {
+            return;
+        }
+        match NotifySocket::bind(events.clone()) {
+            Ok(socket) => self.notify = Some(socket),
+            Err(e) => self.reporter.warn(format!(
+                "cannot create the notify socket ({e}): [run] ready = \"notify\" cannot work, \
+                 so the app counts as ready once it started"
+            )),
+        }
+    }
+
+    /// The paths of `paths` (relative to `root`) that are this app's.
+    pub fn own(&self, root: &std::path::Path, paths: &[PathBuf]) -> Vec<PathBuf> {
+        match &self.filter {
+            None => paths.to_vec(),
+            Some(filter) => paths
+                .iter()
+                .filter(|p| filter.wants_file(&root.join(p)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The pids this app's processes lead (the build's and the apps').
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.build
+            .iter()
+            .map(|b| b.group.pid())
+            .chain(self.apps.iter().map(|a| a.group.pid()))
+    }
+
+    /// The build ended: reports it, stops guarding it, and fills in what only the edge can
+    /// see (whether the running binary blocked it).
+    pub fn build_ended(&mut self, end: BuildEnd, guard: &mut Guard) -> Option<Event> {
+        let BuildEnd { outcome, .. } = end;
+        let job = self.build.take()?;
+        job.group.kill();
+        guard.remove(job.group.pid());
+        let ms = millis(job.started.elapsed());
+        let failed_output =
+            (!outcome.success() && !job.cancelled).then(|| job.output_tail(OUTPUT_DRAIN_CAP));
+        let binary_busy = !self.apps.is_empty()
+            && failed_output
+                .as_deref()
+                .is_some_and(build::blocked_by_running_binary);
+        if !binary_busy {
+            self.reporter.report(&if job.cancelled {
+                Message::BuildCancelled { ms }
+            } else if outcome.success() {
+                self.last_build_ms = Some(ms);
+                Message::BuildOk { ms }
+            } else {
+                Message::BuildFailed {
+                    ms,
+                    code: outcome.code,
+                    signal: outcome.signal.map(Signal::as_str),
+                    first_error: failed_output.as_deref().and_then(|output| {
+                        crate::editor::first_error(output, &self.config.root)
+                            .map(|at| at.to_string())
+                    }),
+                }
+            });
+        }
+        self.failed_output = failed_output;
+        Some(Event::BuildFinished(BuildEnd { binary_busy, ..end }))
+    }
+
+    /// App `app` exited: reports it and removes whatever it left, except `keep`.
+    pub fn app_exited(
+        &mut self,
+        app: AppId,
+        outcome: &crate::event::Outcome,
+        guard: &mut Guard,
+        keep: &[u32],
+    ) {
+        if let Some(proxy) = &self.proxy {
+            proxy.app_gone(app.0);
+        }
+        let Some(at) = self.apps.iter().position(|a| a.id == app) else {
+            return;
+        };
+        let app = self.apps.remove(at);
+        // Also whatever the app started that escaped its group, before the next app needs the
+        // port.
+        supervise::process::clean_up_after(app.group, keep);
+        guard.remove(app.group.pid());
+        self.reporter.report(&Message::exit(
+            app.group.pid(),
+            outcome,
+            app.started.elapsed(),
+        ));
+    }
+
+    /// The app that `sender` belongs to: its leader, or a process in its group. Without a
+    /// sender (macOS, the BSDs): the newest app, which is the one being started (an old app
+    /// that is retiring has said READY=1 long ago).
+    pub fn app_of(&self, sender: Option<u32>) -> Option<AppId> {
+        match sender {
+            Some(pid) => self.apps.iter().find(|a| a.group.contains(pid)),
+            None => self.apps.iter().max_by_key(|a| a.id),
+        }
+        .map(|a| a.id)
+    }
+
+    pub fn report_change(&mut self, paths: Vec<PathBuf>) {
+        self.last_change =
+            (!paths.is_empty()).then(|| format!("{} changed", crate::ui::summarize(&paths)));
+        self.css_only_change = !paths.is_empty()
+            && paths
+                .iter()
+                .all(|p| p.extension().is_some_and(|e| e == "css"));
+        if self.config.ui.clear_on_rebuild {
+            self.reporter.clear_screen();
+        }
+        self.reporter.report(&Message::Change { paths });
+    }
+
+    /// Starts the build; `Err` is the fact for the Supervisor when it cannot even start.
+    pub fn start_build(
+        &mut self,
+        changes: &[PathBuf],
+        guard: &mut Guard,
+        events: &Sender<Event>,
+    ) -> Result<(), Event> {
+        let Some(build) = &self.config.build else {
+            return Ok(());
+        };
+        match BuildJob::start(
+            build,
+            &self.config.root,
+            changes,
+            self.index,
+            &self.reporter.sink(),
+            events.clone(),
+        ) {
+            Ok(job) => {
+                guard.add(job.group.pid());
+                self.reporter.report(&Message::BuildStart {
+                    pid: job.group.pid(),
+                });
+                self.build = Some(job);
+                Ok(())
+            }
+            Err(e) => {
+                self.reporter
+                    .warn(format!("cannot run the build command: {e}"));
+                Err(Event::BuildFinished(BuildEnd {
+                    slot: self.index,
+                    ..crate::event::Outcome {
+                        code: None,
+                        signal: None,
+                    }
+                    .into()
+                }))
+            }
+        }
+    }
+
+    pub fn cancel_build(&mut self) {
+        let signal = self.stop_signal();
+        if let Some(job) = &mut self.build {
+            job.cancel(signal);
+        }
+    }
+
+    pub fn kill_build(&self) {
+        if let Some(job) = &self.build {
+            job.group.kill();
+        }
+    }
+
+    fn stop_signal(&self) -> Signal {
+        self.config
+            .run
+            .as_ref()
+            .map_or(Signal::SIGTERM, |r| r.stop_signal)
+    }
+
+    pub fn stop_app(&mut self, app: AppId, reason: supervise::StopReason) {
+        if let Some(proxy) = &self.proxy {
+            proxy.app_stopping(app.0);
+        }
+        let app = self.apps.iter_mut().find(|a| a.id == app);
+        if let (Some(app), Some(run)) = (app, &self.config.run) {
+            self.reporter.report(&Message::Stop {
+                pid: app.group.pid(),
+                reason: reason.as_str(),
+            });
+            app.stop(run);
+        }
+    }
+
+    pub fn kill_app(&self, app: AppId) {
+        if let Some(app) = self.apps.iter().find(|a| a.id == app) {
+            if let Some(run) = &self.config.run {
+                self.reporter.warn(format!(
+                    "app (pid {}) did not stop within {} ms of {}; sending SIGKILL",
+                    app.group.pid(),
+                    millis(run.stop_timeout),
+                    run.stop_signal.as_str()
+                ));
+            }
+            app.group.kill();
+        }
+    }
+
+    /// Watches the stopping `app` for the moment it lets go of its sockets.
+    pub fn watch_release(&self, app: AppId, events: &Sender<Event>) {
+        let Some(app) = self.apps.iter().find(|a| a.id == app) else {
+            return;
+        };
+        let inodes = self.app_sockets().inodes();
+        let gone = std::sync::Arc::clone(&app.gone);
+        if let Err(e) = supervise::release::watch(app.id, app.group, inodes, gone, events.clone()) {
+            self.reporter.warn(format!(
+                "cannot watch the app's sockets ({e}): the next app starts when it exits"
+            ));
+        }
+    }
+
+    pub fn report_ready(&self, app: AppId, via: crate::event::ReadyVia) {
+        if let Some(app) = self.apps.iter().find(|a| a.id == app) {
+            self.reporter.report(&Message::Ready {
+                pid: app.group.pid(),
+                ms: millis(app.started.elapsed()),
+                via,
+            });
+        }
+    }
+
+    pub fn reload_pages(&self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.app_ready(self.css_only_change);
+        }
+    }
+
+    pub fn clear_failure(&self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.build_ok();
+        }
+    }
+
+    /// Pages learn of `failure`; with `app_down`, hot answers requests with it.
+    pub fn show_failure(&mut self, failure: Failure, app_down: bool) {
+        let Some(proxy) = &mut self.proxy else {
+            return;
+        };
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, millis);
+        let page = match failure {
+            Failure::Build(outcome) => {
+                let failure = proxy::Failure {
+                    headline: format!("the build failed ({outcome})"),
+                    after: self.last_change.clone(),
+                    output: self.failed_output.take().unwrap_or_default(),
+                    at_ms,
+                };
+                proxy.build_failed(&failure);
+                failure
+            }
+            Failure::App(outcome) => proxy::Failure {
+                headline: format!("the app {outcome}"),
+                after: None,
+                output: String::new(),
+                at_ms,
+            },
+        };
+        if app_down {
+            if let Err(e) = proxy.show_failure(page, &self.listeners) {
+                self.reporter
+                    .warn(format!("cannot serve the error page: {e}"));
+            }
+        }
+    }
+
+    /// `--once` concluded: keeps the verdict with what the session knows now.
+    pub fn conclude(&mut self, verdict: Verdict, purpose: Purpose) {
+        let app = match &verdict {
+            Verdict::Ready { app, .. }
+            | Verdict::Finished { app }
+            | Verdict::AppFailed { app, .. }
+            | Verdict::NotReady { app, .. } => self.apps.iter().find(|a| a.id == *app),
+            Verdict::Built | Verdict::BuildFailed(_) => None,
+        };
+        let facts = Facts {
+            built_ms: self.last_build_ms,
+            app_ms: app.map(|a| millis(a.started.elapsed())),
+            awaited: match &verdict {
+                Verdict::NotReady { within, .. } => {
+                    Some(self.awaited(purpose, self.app_sockets()).describe(*within))
+                }
+                _ => None,
+            },
+            last_attempt: app.and_then(AppProcess::last_attempt),
+        };
+        self.conclusion = Some((verdict, facts));
+    }
+
+    /// The sockets an app gets: the public ones, the proxy's private ones, or none (it binds
+    /// its own port).
+    pub fn app_sockets(&self) -> &Listeners {
+        match (self.route, &self.private) {
+            (Route::Direct, _) => &self.listeners,
+            (Route::Proxy(_), Some(private)) => private,
+            (Route::Proxy(_), None) => &self.no_sockets,
+        }
+    }
+
+    /// Starts app `id`; `Some` is a fact for the Supervisor at once (it could not start, or it
+    /// counts as ready as it starts).
+    pub fn start_app(
+        &mut self,
+        id: AppId,
+        purpose: Purpose,
+        guard: &mut Guard,
+        events: &Sender<Event>,
+    ) -> Option<Event> {
+        let Some(run) = &self.config.run else {
+            return None;
+        };
+        if let Some(proxy) = &mut self.proxy {
+            // Before the app gets the socket: hot must no longer be accepting on it.
+            proxy.app_starting();
+        }
+        let sockets = self.app_sockets();
+        if let Err(e) = sockets.reset() {
+            self.reporter.warn(format!("listener: {e}"));
+        }
+        let notify = self.notify.as_ref().map(NotifySocket::path);
+        let app = match AppProcess::start(
+            id,
+            run,
+            &self.config.root,
+            sockets,
+            notify,
+            self.reporter.app_output().as_ref(),
+            events.clone(),
+        ) {
+            Ok(app) => app,
+            Err(e) => {
+                self.reporter
+                    .warn(format!("cannot start {}: {e}", run.program));
+                return Some(supervise::start_failed(id));
+            }
+        };
+        let awaited = self.awaited(purpose, sockets);
+        guard.add(app.group.pid());
+        self.reporter.report(&Message::Start {
+            pid: app.group.pid(),
+        });
+        let gone = std::sync::Arc::clone(&app.gone);
+        let last_attempt = std::sync::Arc::clone(&app.attempt);
+        self.apps.push(app);
+        let at_once = Event::AppReady {
+            app: id,
+            via: awaited.via(),
+        };
+        match &awaited {
+            Awaited::Nothing => return Some(at_once),
+            Awaited::Notify => {}
+            Awaited::Settle(settle) => {
+                if let Err(e) = ready::settle(*settle, id, gone, events.clone()) {
+                    self.reporter
+                        .warn(format!("cannot time the app ({e}): counting it as ready"));
+                    return Some(at_once);
+                }
+            }
+            Awaited::Probe(target) => {
+                if let Err(e) = ready::probe(target.clone(), id, gone, last_attempt, events.clone())
+                {
+                    self.reporter
+                        .warn(format!("cannot probe the app ({e}): counting it as ready"));
+                    return Some(at_once);
+                }
+            }
+        }
+        None
+    }
+
+    /// Kills everything of this app that is still running (the session is ending).
+    pub fn kill_all(&self) {
+        if let Some(job) = &self.build {
+            job.group.kill();
+        }
+        for app in &self.apps {
+            app.group.kill();
+        }
+    }
+}
