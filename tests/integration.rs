@@ -9,6 +9,7 @@
 mod support;
 
 mod air;
+mod apps;
 mod browser;
 mod chromium;
 mod cleanup;

@@ -131,6 +131,7 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
         guard,
         keyboard,
         editors: Vec::new(),
+        confirmed: vec![Default::default(); slots.len()],
         slots,
     };
     if purpose == Purpose::Develop {
@@ -264,6 +265,9 @@ struct Session {
     /// Editors started from the failure view, until they exit (they are hot's processes too).
     editors: Vec<std::process::Child>,
     slots: Vec<Slot>,
+    /// Per app, changed files another app's content check already confirmed (the check takes
+    /// the new contents as the baseline, so this app's own check would find them unchanged).
+    confirmed: Vec<std::collections::HashSet<PathBuf>>,
 }
 
 impl Session {
@@ -365,7 +369,9 @@ impl Session {
                     return Applied::Reconfigured(changed, file);
                 }
             }
-            Effect::CheckContents { paths } => return Applied::Answer(self.check_contents(paths)),
+            Effect::CheckContents { paths } => {
+                return Applied::Answer(self.check_contents(i, paths));
+            }
             Effect::ReportChange { paths } => slot.report_change(paths),
             Effect::StartBuild { changes } => {
                 if let Err(failed) = slot.start_build(&changes, &mut self.guard, &self.events) {
@@ -392,8 +398,8 @@ impl Session {
         Applied::Done
     }
 
-    /// Compares `paths` with the contents last seen.
-    fn check_contents(&self, paths: Vec<PathBuf>) -> Event {
+    /// Compares `paths`, changed files of app `i`, with the contents last seen.
+    fn check_contents(&mut self, i: usize, paths: Vec<PathBuf>) -> Event {
         let Some(watcher) = &self.watcher else {
             return Event::ContentsChecked {
                 changed: paths,
@@ -405,10 +411,21 @@ impl Session {
         match watcher.contents.lock() {
             Ok(mut contents) => {
                 for path in paths {
+                    if self.confirmed[i].remove(&path) {
+                        all_missing = false;
+                        changed.push(path);
+                        continue;
+                    }
                     match contents.check(&self.root.join(&path)) {
                         Check::Same => continue,
                         Check::Changed => all_missing = false,
                         Check::Gone => {}
+                    }
+                    // The other apps this file is also for learn it from here.
+                    for (j, slot) in self.slots.iter().enumerate() {
+                        if j != i && !slot.own(&self.root, std::slice::from_ref(&path)).is_empty() {
+                            self.confirmed[j].insert(path.clone());
+                        }
                     }
                     changed.push(path);
                 }
