@@ -51,6 +51,19 @@ pub struct Project {
     pub stack: Stack,
     /// What else in the project a user of its stack would expect `hot init` to notice.
     pub notes: Vec<String>,
+    /// Several servers in one repository (Go `cmd/*`, a Cargo workspace or package with
+    /// several binaries, npm workspaces): the config offers one `[apps.NAME]` each.
+    pub entries: Vec<Entry>,
+}
+
+/// One server of a repository with several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    /// What it watches: its own directory and the shared ones.
+    pub paths: Vec<String>,
+    pub build: Option<String>,
+    pub run: String,
 }
 
 /// Looks at the files in `root` to tell which kind of project it is.
@@ -121,7 +134,184 @@ pub fn detect(root: &Path) -> Option<Project> {
                 .join(", ")
         ));
     }
-    Some(Project { stack, notes })
+    let entries = entries(&stack, root);
+    Some(Project {
+        stack,
+        notes,
+        entries,
+    })
+}
+
+/// The servers of a repository that has several: `cmd/NAME/main.go` (Go), binaries of the
+/// package or of the workspace's members (Rust), npm workspaces with a `main` (Node). Fewer
+/// than two: none (a one-app config).
+fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
+    let dirs_in = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // Top-level directories every app may use (internal/, pkg/, templates/, …).
+    let shared = |own_parent: &str| -> Vec<String> {
+        dirs_in(root)
+            .into_iter()
+            .filter(|d| {
+                !d.starts_with('.')
+                    && d != own_parent
+                    && !["tmp", "vendor", "node_modules", "target", "dist"].contains(&d.as_str())
+            })
+            .collect()
+    };
+    let found: Vec<Entry> = match stack {
+        Stack::Go { .. } => dirs_in(&root.join("cmd"))
+            .into_iter()
+            .filter(|name| root.join("cmd").join(name).join("main.go").is_file())
+            .map(|name| Entry {
+                paths: std::iter::once(format!("cmd/{name}"))
+                    .chain(shared("cmd"))
+                    .collect(),
+                build: Some(format!("go build -o ./tmp/{name} ./cmd/{name}")),
+                run: format!("./tmp/{name}"),
+                name,
+            })
+            .collect(),
+        Stack::Rust { target_dir, .. } => rust_binaries(root)
+            .into_iter()
+            .map(|(name, package, dir)| Entry {
+                paths: vec![dir],
+                build: Some(match package {
+                    Some(package) => format!("cargo build -p {package} --bin {name}"),
+                    None => format!("cargo build --bin {name}"),
+                }),
+                run: format!("{target_dir}/debug/{name}"),
+                name,
+            })
+            .collect(),
+        Stack::Node { .. } => npm_workspaces(root),
+        _ => Vec::new(),
+    };
+    if found.len() < 2 { Vec::new() } else { found }
+}
+
+/// (binary, its package when in a workspace member, the directory it lives in).
+fn rust_binaries(root: &Path) -> Vec<(String, Option<String>, String)> {
+    let read = |path: &Path| -> toml::Table {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or_default()
+    };
+    let manifest = read(&root.join("Cargo.toml"));
+    let bins_of = |manifest: &toml::Table, dir: &Path| -> Vec<String> {
+        let package = manifest
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str());
+        let mut bins: Vec<String> = manifest
+            .get("bin")
+            .and_then(|b| b.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(package) = package {
+            if dir.join("src/main.rs").is_file() && !bins.iter().any(|b| b == package) {
+                bins.insert(0, package.to_owned());
+            }
+        }
+        bins
+    };
+    let members: Vec<String> = manifest
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if members.is_empty() {
+        return bins_of(&manifest, root)
+            .into_iter()
+            .map(|b| (b, None, "src".to_owned()))
+            .collect();
+    }
+    let mut found = Vec::new();
+    for member in members.iter().filter(|m| !m.contains('*')) {
+        let dir = root.join(member);
+        let m = read(&dir.join("Cargo.toml"));
+        let package = m
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .map(str::to_owned);
+        for bin in bins_of(&m, &dir) {
+            found.push((bin, package.clone(), member.clone()));
+        }
+    }
+    found
+}
+
+/// npm workspaces (`"workspaces": ["apps/*", "api"]`) whose package.json names a `main`.
+fn npm_workspaces(root: &Path) -> Vec<Entry> {
+    let pkg: serde_json::Value = std::fs::read_to_string(root.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let patterns: Vec<String> = pkg["workspaces"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut dirs = Vec::new();
+    for pattern in patterns {
+        match pattern.strip_suffix("/*") {
+            Some(parent) => {
+                let mut found: Vec<String> = std::fs::read_dir(root.join(parent))
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.path().is_dir())
+                            .filter_map(|e| e.file_name().to_str().map(|n| format!("{parent}/{n}")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                found.sort();
+                dirs.extend(found);
+            }
+            None => dirs.push(pattern),
+        }
+    }
+    dirs.into_iter()
+        .filter_map(|dir| {
+            let pkg: serde_json::Value =
+                std::fs::read_to_string(root.join(&dir).join("package.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())?;
+            let main = pkg["main"].as_str()?;
+            let name = Path::new(&dir).file_name()?.to_str()?.to_owned();
+            Some(Entry {
+                name,
+                paths: vec![dir.clone()],
+                build: pkg["scripts"]["build"]
+                    .is_string()
+                    .then(|| format!("npm run build --workspace {dir}")),
+                run: format!("node {dir}/{main}"),
+            })
+        })
+        .collect()
 }
 
 /// The binary `cargo build` produces that `hot` should run: `default-run`, else the package's
@@ -242,8 +432,11 @@ impl Project {
         }
     }
 
-    /// A commented `.hot.toml` for this project.
+    /// A commented `.hot.toml` for this project: one app, or one `[apps.NAME]` per server.
     pub fn template(&self) -> String {
+        if !self.entries.is_empty() {
+            return self.apps_template();
+        }
         let mut t = format!(
             "# .hot.toml for a {} project, written by `hot init`. Every key: .hot.toml.example.\n\n\
              # hot binds this address and hands it to the app as fd 3 (LISTEN_FDS=1), so the\n\
@@ -298,6 +491,53 @@ impl Project {
             t,
             "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
         );
+        t.push_str(PROXY_HINT);
+        t
+    }
+
+    /// The config of a repository with several servers: shared `[watch]` defaults, then one
+    /// table per server, each with its own port, build, binary and paths.
+    fn apps_template(&self) -> String {
+        let single = Project {
+            entries: Vec::new(),
+            ..self.clone()
+        }
+        .template();
+        // The one-app template's [watch] section is the shared default.
+        let watch = single
+            .split("[watch]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_default();
+        let mut t = format!(
+            "# .hot.toml for a {} repository with {} servers, written by `hot init`. Every key:\n\
+             # .hot.toml.example. Top-level keys are defaults for every app; an app's own keys\n\
+             # override them. A change rebuilds and restarts only the apps whose paths it is in.\n\
+             # `hot --app NAME` runs some of them; remove `listen` from an app that serves nothing.\n\n\
+             [watch]\n{watch}\n",
+            self.stack_name(),
+            self.entries.len()
+        );
+        let port = DEFAULT_LISTEN
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .unwrap_or(8080);
+        let host = DEFAULT_LISTEN
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        for (i, entry) in self.entries.iter().enumerate() {
+            let _ = write!(
+                t,
+                "\n[apps.{}]\nlisten = [\"{host}:{}\"]\nwatch.paths = {:?}\n",
+                entry.name,
+                port + i as u16,
+                entry.paths
+            );
+            if let Some(build) = &entry.build {
+                let _ = writeln!(t, "build.cmd = {build:?}");
+            }
+            let _ = writeln!(t, "run.cmd = {:?}", entry.run);
+        }
         t.push_str(PROXY_HINT);
         t
     }
@@ -569,5 +809,114 @@ mod tests {
             &Overrides::default(),
         )
         .expect("generic template parses");
+    }
+
+    /// The apps `hot init` writes for a repository with several servers, as hot loads them.
+    fn apps_of(dir: &Path) -> Vec<(String, String, Option<String>, Vec<String>)> {
+        let project = detect(dir).expect("detected");
+        let text = project.template();
+        crate::config::Config::apps_from_toml(
+            dir,
+            &dir.join(".hot.toml"),
+            &text,
+            &crate::config::Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+        .into_iter()
+        .map(|a| {
+            let run = a.config.run.expect("run");
+            (
+                a.name.expect("a name"),
+                format!("{} {}", run.program, run.args.join(" "))
+                    .trim()
+                    .to_owned(),
+                a.config.build.map(|b| b.cmd),
+                a.config
+                    .watch
+                    .paths
+                    .iter()
+                    .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_go_module_with_several_commands_gets_one_app_each() {
+        let dir = project(&[
+            ("go.mod", "module x\n"),
+            ("cmd/api/main.go", "package main\n"),
+            ("cmd/worker/main.go", "package main\n"),
+            ("internal/db/db.go", "package db\n"),
+        ]);
+        let apps = apps_of(&dir);
+        assert_eq!(
+            apps,
+            [
+                (
+                    "api".to_owned(),
+                    "./tmp/api".to_owned(),
+                    Some("go build -o ./tmp/api ./cmd/api".to_owned()),
+                    vec!["cmd/api".to_owned(), "internal".to_owned()]
+                ),
+                (
+                    "worker".to_owned(),
+                    "./tmp/worker".to_owned(),
+                    Some("go build -o ./tmp/worker ./cmd/worker".to_owned()),
+                    vec!["cmd/worker".to_owned(), "internal".to_owned()]
+                ),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_cargo_workspace_and_npm_workspaces_get_one_app_each() {
+        let dir = project(&[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"api\", \"admin\", \"lib\"]\n",
+            ),
+            ("api/Cargo.toml", "[package]\nname = \"api\"\n"),
+            ("api/src/main.rs", ""),
+            ("admin/Cargo.toml", "[package]\nname = \"admin\"\n"),
+            ("admin/src/main.rs", ""),
+            ("lib/Cargo.toml", "[package]\nname = \"lib\"\n"),
+            ("lib/src/lib.rs", ""),
+        ]);
+        let apps = apps_of(&dir);
+        let names: Vec<&str> = apps.iter().map(|a| a.0.as_str()).collect();
+        // hot orders apps by name.
+        assert_eq!(names, ["admin", "api"]);
+        assert_eq!(apps[1].2.as_deref(), Some("cargo build -p api --bin api"));
+        assert!(apps[1].1.ends_with("/debug/api"), "{}", apps[1].1);
+        assert_eq!(apps[0].3, ["admin"]);
+        let _ = std::fs::remove_dir_all(dir);
+
+        let dir = project(&[
+            ("package.json", "{\"workspaces\": [\"apps/*\"]}"),
+            ("apps/web/package.json", "{\"main\": \"server.js\"}"),
+            (
+                "apps/api/package.json",
+                "{\"main\": \"index.js\", \"scripts\": {\"build\": \"tsc\"}}",
+            ),
+            ("apps/docs/README.md", ""),
+        ]);
+        let apps = apps_of(&dir);
+        assert_eq!(
+            apps.iter()
+                .map(|a| (a.0.as_str(), a.1.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("api", "node apps/api/index.js"),
+                ("web", "node apps/web/server.js")
+            ]
+        );
+        assert_eq!(
+            apps[0].2.as_deref(),
+            Some("npm run build --workspace apps/api")
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

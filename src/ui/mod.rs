@@ -117,7 +117,7 @@ struct Label {
     tint: Color,
 }
 
-/// One colour per app, in the order of the config file.
+/// One colour per app, in the session's order of apps (by name).
 const APP_TINTS: [Color; 6] = [
     Color::Cyan,
     Color::Magenta,
