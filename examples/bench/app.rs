@@ -82,7 +82,8 @@ fn serve(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let version = std::fs::read_to_string("tmp/version.txt").unwrap_or_default().trim().to_owned();
+    let file = std::env::var("APP_VERSION_FILE").unwrap_or_else(|_| "tmp/version.txt".into());
+    let version = std::fs::read_to_string(file).unwrap_or_default().trim().to_owned();
     let mut stop = [-1i32; 2];
     // SAFETY: pipe fills the array; the handler only writes to it.
     unsafe {

@@ -12,7 +12,8 @@
 //! a slow-starting app is swapped 10 times in overlap and in stop-then-start mode
 //! (`-- --browser-only` runs just those). `-- --servers-only`: nine real servers (Go, Gin, axum,
 //! actix-web, gunicorn, uvicorn, hypercorn, puma, Node) restarted under load in every mode,
-//! each request counted by how it failed (see servers.rs).
+//! each request counted by how it failed (see servers.rs). `-- --apps-only`: the cost of a
+//! second and third app in one session (see apps.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod apps;
 mod browser;
 mod servers;
 mod watch;
@@ -96,6 +98,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--browser-only") {
         browser::only(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "--apps-only") {
+        apps::only();
         return;
     }
     if std::env::args().any(|a| a == "--servers-only") {

@@ -278,7 +278,7 @@ fn memory(
 }
 
 /// hot and every process below it that runs hot's binary (the guard).
-fn hot_processes(hot: u32, hot_bin: &Path) -> Vec<u32> {
+pub(crate) fn hot_processes(hot: u32, hot_bin: &Path) -> Vec<u32> {
     let mut out = vec![hot];
     let exe = std::fs::canonicalize(hot_bin).unwrap_or_else(|_| hot_bin.to_path_buf());
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -303,12 +303,12 @@ fn hot_processes(hot: u32, hot_bin: &Path) -> Vec<u32> {
     out
 }
 
-fn status_kb(pid: u32, key: &str) -> f64 {
+pub(crate) fn status_kb(pid: u32, key: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     field_kb(&status, key)
 }
 
-fn rollup_kb(pid: u32, key: &str) -> f64 {
+pub(crate) fn rollup_kb(pid: u32, key: &str) -> f64 {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     field_kb(&rollup, key)
 }

@@ -638,4 +638,71 @@ mod tests {
             }
         }
     }
+
+    /// The README's monorepo example loads as it says: three apps, the defaults shared, each
+    /// app's own keys winning.
+    #[test]
+    fn the_readme_apps_example_loads() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Several apps in one repository")
+            .nth(1)
+            .expect("the section");
+        let text = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|t| t.split("```").next())
+            .expect("a toml block");
+        let apps = Config::apps_from_toml(
+            Path::new("/proj"),
+            Path::new("/proj/.hot.toml"),
+            text,
+            &Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = apps.iter().filter_map(|a| a.name.as_deref()).collect();
+        assert_eq!(names, ["api", "web", "worker"]);
+        let api = &apps[0].config;
+        assert_eq!(
+            api.watch.paths,
+            [
+                PathBuf::from("/proj/cmd/api"),
+                PathBuf::from("/proj/internal")
+            ]
+        );
+        assert_eq!(
+            api.watch.include_ext,
+            ["go", "html"],
+            "the top-level default"
+        );
+        assert!(!api.proxy);
+        let web = &apps[1].config;
+        assert_eq!(web.watch.include_ext, ["js", "css", "html"], "its own");
+        assert!(web.proxy);
+        assert!(
+            web.watch.exclude.is_match("node_modules/x"),
+            "the top-level default"
+        );
+    }
+
+    #[test]
+    fn apps_need_a_table_each_and_a_good_name() {
+        let load = |text: &str| {
+            Config::apps_from_toml(
+                Path::new("/proj"),
+                Path::new("/proj/.hot.toml"),
+                text,
+                &Overrides::default(),
+            )
+        };
+        let err = load("[apps]\n").expect_err("empty");
+        assert!(err.to_string().contains("[apps] has no app"), "{err}");
+        let err = load("[run]\ncmd = \"x\"\n[apps.\"my app\"]\n").expect_err("bad name");
+        assert!(err.to_string().contains("not an app name"), "{err}");
+        let err = load("[apps.a]\nrun.cmd = \"x\"\n[apps.a.apps.b]\n").expect_err("nested");
+        assert!(err.to_string().contains("cannot have [apps]"), "{err}");
+        let err =
+            load("[apps.a]\nrun.cmd = \"x\"\nrun.ready = \"later\"\n").expect_err("bad value");
+        assert!(err.to_string().contains("apps.a.run.ready"), "{err}");
+    }
 }
