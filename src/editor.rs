@@ -5,8 +5,6 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::ui::ansi::Link;
-
 /// A place in a file of the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -69,21 +67,10 @@ pub fn locations(text: &str, root: &Path) -> Vec<(std::ops::Range<usize>, Locati
     found
 }
 
-/// Links for `ansi::to_html`: every location of the project in `run`.
-pub fn links(run: &str, root: &Path) -> Vec<Link> {
-    locations(run, root)
-        .into_iter()
-        .map(|(range, location)| Link {
-            range,
-            target: location.to_string(),
-        })
-        .collect()
-}
-
-/// Where the first error points: the first location on or after the first line that says
-/// "error" (rustc puts it on the next line), else the first location at all.
+/// Where the first error points in `output` (plain text: no escape sequences): the first
+/// location on or after the first line that says "error" (rustc puts it on the next line),
+/// else the first location at all.
 pub fn first_error(output: &str, root: &Path) -> Option<Location> {
-    let output = crate::ui::ansi::strip(output);
     let mut seen_error = false;
     let mut first = None;
     for line in output.lines() {
@@ -223,7 +210,8 @@ mod tests {
     #[test]
     fn the_first_error_wins_over_earlier_warnings() {
         let root = project();
-        let output = "warning: unused\n --> app.ts:1:1\n\x1b[31merror[E0425]\x1b[0m: cannot find x\n \x1b[1m-->\x1b[0msrc/main.rs:3:5\n";
+        let output =
+            "warning: unused\n --> app.ts:1:1\nerror[E0425]: cannot find x\n --> src/main.rs:3:5\n";
         assert_eq!(
             first_error(output, &root).map(|l| l.to_string()),
             Some("src/main.rs:3:5".into())

@@ -58,7 +58,13 @@ pub fn view(failure: &Failure, root: &Path, token: &str) -> String {
          font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:0\">",
     );
     html.push_str(&ansi::to_html(&failure.output, |run| {
-        crate::editor::links(run, root)
+        crate::editor::locations(run, root)
+            .into_iter()
+            .map(|(range, location)| ansi::Link {
+                range,
+                target: location.to_string(),
+            })
+            .collect()
     }));
     html.push_str("</pre></div>");
     html

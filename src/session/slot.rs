@@ -208,7 +208,8 @@ impl Slot {
                     code: outcome.code,
                     signal: outcome.signal.map(Signal::as_str),
                     first_error: failed_output.as_deref().and_then(|output| {
-                        crate::editor::first_error(output, &self.config.root)
+                        let plain = crate::ui::ansi::strip(output);
+                        crate::editor::first_error(&plain, &self.config.root)
                             .map(|at| at.to_string())
                     }),
                 }
