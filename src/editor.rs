@@ -166,8 +166,9 @@ pub fn command(editor: &str, file: &Path, line: u32, column: Option<u32>) -> Opt
 mod tests {
     use super::*;
 
-    fn project() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hot-editor-test-{}", std::process::id()));
+    /// A project of its own for each test (they run at once).
+    fn project(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hot-editor-{test}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("src")).expect("mkdir");
         std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").expect("write");
         std::fs::write(dir.join("main.go"), "package main\n").expect("write");
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn compilers_locations_are_found_in_the_project_only() {
-        let root = project();
+        let root = project("locations");
         let found = |text: &str| -> Vec<String> {
             locations(text, &root)
                 .into_iter()
@@ -209,7 +210,7 @@ mod tests {
 
     #[test]
     fn the_first_error_wins_over_earlier_warnings() {
-        let root = project();
+        let root = project("first-error");
         let output =
             "warning: unused\n --> app.ts:1:1\nerror[E0425]: cannot find x\n --> src/main.rs:3:5\n";
         assert_eq!(
