@@ -789,7 +789,11 @@ fn only_the_pages_own_token_opens_files_and_only_the_projects() {
         "[browser]\nreload = true\neditor = \"sh editor.sh {file}:{line}\"",
     );
     project.write("src/main.rs", "fn main() {}\n");
-    project.write("editor.sh", "echo \"$@\" >> opened.txt\n");
+    // Written whole, then renamed: the test never reads it half-written.
+    project.write(
+        "editor.sh",
+        "echo \"$@\" > opened.tmp && mv opened.tmp opened.txt\n",
+    );
     // A file beside the project, reachable with `..`.
     let outside = project
         .dir

@@ -505,6 +505,13 @@ async fn forward(
         *out.version_mut() = hyper::Version::HTTP_11;
         *out.headers_mut() = parts.headers.clone();
         let mut failed = shared.failed.subscribe();
+        // A failure shown before the subscription is not a change to wait for: look first.
+        if safe {
+            let failure = shared.state().failure.clone();
+            if let Some(failure) = failure {
+                return failure_page(&failure, wants_html, shared);
+            }
+        }
         let sent = tokio::select! {
             sent = sender.send_request(out) => sent,
             // No app will take this request: the build failed (or the app crashed) while it
