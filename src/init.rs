@@ -200,6 +200,19 @@ fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
     if found.len() < 2 { Vec::new() } else { found }
 }
 
+/// The names of a manifest's `[[bin]]` targets.
+fn bin_names(manifest: &toml::Table) -> Vec<String> {
+    manifest
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// (binary, its package when in a workspace member, the directory it lives in).
 fn rust_binaries(root: &Path) -> Vec<(String, Option<String>, String)> {
     let read = |path: &Path| -> toml::Table {
@@ -214,15 +227,7 @@ fn rust_binaries(root: &Path) -> Vec<(String, Option<String>, String)> {
             .get("package")
             .and_then(|p| p.get("name"))
             .and_then(|n| n.as_str());
-        let mut bins: Vec<String> = manifest
-            .get("bin")
-            .and_then(|b| b.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut bins = bin_names(manifest);
         if let Some(package) = package {
             if dir.join("src/main.rs").is_file() && !bins.iter().any(|b| b == package) {
                 bins.insert(0, package.to_owned());
@@ -324,15 +329,7 @@ fn rust_binary(manifest: &str, root: &Path) -> (String, Option<String>) {
         .and_then(|n| n.as_str())
         .unwrap_or("app")
         .to_owned();
-    let bins: Vec<String> = doc
-        .get("bin")
-        .and_then(|b| b.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let bins = bin_names(&doc);
     if let Some(default) = package
         .and_then(|p| p.get("default-run"))
         .and_then(|d| d.as_str())

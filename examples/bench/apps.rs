@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::watch::{hot_processes, rollup_kb, status_kb};
 use super::{
-    Running, Setup, cpu_seconds, free_port, get, ms, percentile, round, startup_work_done,
+    Running, Setup, cpu_seconds, finish, free_port, get, ms, percentile, round, startup_work_done,
 };
 
 const FILES: usize = 20_000;
@@ -41,14 +41,7 @@ pub fn only() {
         println!("{k:<40} {v}");
         results.insert(k, v);
     }
-    let out = root.join("target/bench-apps.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&results).unwrap_or_default(),
-    )
-    .expect("write");
-    println!("\nwritten: {}", out.display());
-    let _ = std::fs::remove_dir_all(&work);
+    finish(&root, "bench-apps.json", &results, &work);
 }
 
 /// A 20k-file shared library and three apps' own directories.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    BUILD, Running, Setup, cpu_seconds, free_port, get, ms, percentile, round, version_project,
+    BUILD, Running, Setup, cpu_seconds, finish, free_port, get, ms, percentile, round,
+    version_project,
 };
 
 /// Concurrent clients of the proxy load.
@@ -39,14 +40,7 @@ pub fn only(quick: bool) {
         println!("{k:<36} {v}");
         results.insert(k, v);
     }
-    let out = root.join("target/bench-browser.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&results).unwrap_or_default(),
-    )
-    .expect("write");
-    println!("\nwritten: {}", out.display());
-    let _ = std::fs::remove_dir_all(&work);
+    finish(&root, "bench-browser.json", &results, &work);
 }
 
 /// How a load's clients connect.

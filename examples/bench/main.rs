@@ -261,6 +261,18 @@ fn build_app(work: &Path) -> PathBuf {
     bin
 }
 
+/// Writes one scenario's `results` to `target/NAME`, says where, and removes its work dir.
+fn finish(root: &Path, name: &str, results: &serde_json::Map<String, Value>, work: &Path) {
+    let out = root.join("target").join(name);
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(results).unwrap_or_default(),
+    )
+    .expect("write");
+    println!("\nwritten: {}", out.display());
+    let _ = std::fs::remove_dir_all(work);
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Running, Setup, free_port};
+use super::{Running, Setup, finish, free_port};
 
 /// Restarts per server and mode.
 const RESTARTS: usize = 5;
@@ -167,14 +167,7 @@ pub fn only() {
         }
         results.insert(server.name.into(), Value::Object(modes));
     }
-    let out = root.join("target/bench-servers.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&results).unwrap_or_default(),
-    )
-    .expect("write");
-    println!("\nwritten: {}", out.display());
-    let _ = std::fs::remove_dir_all(&work);
+    finish(&root, "bench-servers.json", &results, &work);
 }
 
 /// How the requests of one run ended.

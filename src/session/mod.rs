@@ -91,10 +91,11 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
         },
     ) in apps.into_iter().enumerate()
     {
-        let app_reporter = match (&name, several) {
-            (Some(name), true) => reporter.for_app(name, index, width),
-            _ => Reporter::new(cli.json),
-        };
+        let app_reporter = reporter.for_app(
+            name.as_deref()
+                .filter(|_| several)
+                .map(|name| (name, index, width)),
+        );
         let filter = several.then(|| Filter::new(&config.watch, &root, &config.tmp_dir));
         slots.push(Slot::new(
             index,

@@ -144,14 +144,16 @@ impl Reporter {
         }
     }
 
-    /// A reporter for the app `name`, the `index`th of the session, whose names are at most
-    /// `width` long: every line it prints, and every line of the app's output, names the app.
-    pub fn for_app(&self, name: &str, index: usize, width: usize) -> Reporter {
+    /// A reporter for one app of the session, on the same terminal (so that no line of hot's is
+    /// glued onto a partial line of any app's). In a session of several, `name` is the app's,
+    /// the `index`th, of names at most `width` long: every line it prints, and every line of the
+    /// app's output, names the app.
+    pub fn for_app(&self, name: Option<(&str, usize, usize)>) -> Reporter {
         Reporter {
             format: self.format,
             terminal: self.terminal.clone(),
             cycle: RefCell::new(Cycle::default()),
-            label: Some(Label {
+            label: name.map(|(name, index, width)| Label {
                 name: name.to_owned(),
                 padded: format!("{name:<width$}"),
                 tint: APP_TINTS[index % APP_TINTS.len()],
