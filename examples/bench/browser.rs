@@ -2,6 +2,7 @@
 //! the slowest request while a slow-starting app is swapped.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -45,7 +46,7 @@ pub fn only(quick: bool) {
 
 /// How a load's clients connect.
 #[derive(Clone, Copy)]
-enum Clients {
+pub(super) enum Clients {
     /// A connection per request (`Connection: close`), as a script or a load test without
     /// keep-alive does.
     Fresh,
@@ -108,25 +109,177 @@ pub fn proxy_overhead(
         }
         running.stop();
     }
-    for kind in ["fresh", "keepalive"] {
-        let (direct, proxy) = (
-            rps.get(&format!("direct_{kind}")).copied().unwrap_or(0.0),
-            rps.get(&format!("proxy_{kind}")).copied().unwrap_or(0.0),
-        );
-        if direct > 0.0 {
+    // The same loads through well-known proxies in front of the same app, where installed:
+    // what putting any proxy in the path costs on this machine.
+    for reference in &REFERENCES {
+        let Some(proxied) = Reference::start(reference, work, app) else {
             out.push((
-                format!("proxy_{kind}_throughput_ratio"),
-                json!(round(proxy / direct)),
+                format!("{}_unavailable", reference.name),
+                json!(format!(
+                    "`{}` not found ({})",
+                    reference.name, reference.install
+                )),
+            ));
+            continue;
+        };
+        for (kind, clients) in [("fresh", Clients::Fresh), ("keepalive", Clients::KeepAlive)] {
+            let _ = load(proxied.port, Duration::from_millis(300), clients);
+            let (latencies, failed) = load(proxied.port, duration, clients);
+            let key = format!("{}_{kind}", reference.name);
+            let r = latencies.len() as f64 / duration.as_secs_f64();
+            rps.insert(key.clone(), r);
+            p50.insert(key.clone(), ms(percentile(latencies.clone(), 0.5)));
+            out.push((format!("{key}_requests_per_s"), json!(r.round())));
+            out.push((
+                format!("{key}_p50_ms"),
+                json!(round(ms(percentile(latencies, 0.5)))),
+            ));
+            out.push((format!("{key}_failed"), json!(failed)));
+        }
+    }
+    for through in std::iter::once("proxy").chain(REFERENCES.iter().map(|r| r.name)) {
+        for kind in ["fresh", "keepalive"] {
+            let (Some(direct), Some(proxy)) = (
+                rps.get(&format!("direct_{kind}")),
+                rps.get(&format!("{through}_{kind}")),
+            ) else {
+                continue;
+            };
+            if *direct > 0.0 {
+                out.push((
+                    format!("{through}_{kind}_throughput_ratio"),
+                    json!((proxy / direct * 100.0).round() / 100.0),
+                ));
+            }
+            let added = p50
+                .get(&format!("{through}_{kind}"))
+                .copied()
+                .unwrap_or(0.0)
+                - p50.get(&format!("direct_{kind}")).copied().unwrap_or(0.0);
+            out.push((
+                format!("{through}_{kind}_added_p50_ms"),
+                json!(round(added)),
             ));
         }
-        let added = p50.get(&format!("proxy_{kind}")).copied().unwrap_or(0.0)
-            - p50.get(&format!("direct_{kind}")).copied().unwrap_or(0.0);
-        out.push((format!("proxy_{kind}_added_p50_ms"), json!(round(added))));
     }
     out
 }
 
-fn load(port: u16, duration: Duration, kind: Clients) -> (Vec<Duration>, usize) {
+/// A reverse proxy to compare hot's with: one worker (as hot's one proxy thread) and
+/// kept-alive connections to the app.
+struct ReferenceProxy {
+    name: &'static str,
+    install: &'static str,
+    /// The config for listening on the first port and proxying to the second.
+    config: fn(&Path, u16, u16) -> String,
+    /// The command line, given the config file.
+    command: fn(&Path) -> Command,
+}
+
+const REFERENCES: [ReferenceProxy; 2] = [
+    ReferenceProxy {
+        name: "nginx",
+        install: "apt-get install nginx",
+        config: |dir, port, app_port| {
+            let d = dir.display();
+            format!(
+                "worker_processes 1;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+                 error_log {d}/nginx.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n\
+                 access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
+                 upstream app {{ server 127.0.0.1:{app_port}; keepalive 64; }}\n\
+                 server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://app; \
+                 proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n"
+            )
+        },
+        command: |config| {
+            let mut c = Command::new("nginx");
+            c.arg("-c").arg(config);
+            c
+        },
+    },
+    ReferenceProxy {
+        name: "haproxy",
+        install: "apt-get install haproxy",
+        config: |_, port, app_port| {
+            format!(
+                "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n\
+                 timeout client 30s\n  timeout server 30s\n  http-reuse always\n\
+                 frontend f\n  bind 127.0.0.1:{port}\n  default_backend b\n\
+                 backend b\n  server app 127.0.0.1:{app_port}\n"
+            )
+        },
+        command: |config| {
+            let mut c = Command::new("haproxy");
+            c.arg("-db").arg("-f").arg(config);
+            c
+        },
+    },
+];
+
+/// A reference proxy and the app behind it, both killed when dropped.
+struct Reference {
+    port: u16,
+    children: Vec<Child>,
+}
+
+impl Reference {
+    /// `None` when the proxy is not installed.
+    fn start(reference: &ReferenceProxy, work: &Path, app: &Path) -> Option<Reference> {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {}", reference.name)])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return None;
+        }
+        let dir = version_project(work, reference.name);
+        std::fs::write(dir.join("tmp/version.txt"), "0").expect("write");
+        let (port, app_port) = (free_port(), free_port());
+        let mut started = Reference {
+            port,
+            children: Vec::new(),
+        };
+        started.children.push(
+            Command::new(app)
+                .current_dir(&dir)
+                .env("APP_PORT", app_port.to_string())
+                .spawn()
+                .expect("start the bench app"),
+        );
+        let config = dir.join(format!("{}.conf", reference.name));
+        std::fs::write(&config, (reference.config)(&dir, port, app_port)).expect("config");
+        started.children.push(
+            (reference.command)(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the reference proxy"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(port).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer on {port} (see {})",
+                reference.name,
+                dir.display()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        Some(started)
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub(super) fn load(port: u16, duration: Duration, kind: Clients) -> (Vec<Duration>, usize) {
     let until = Instant::now() + duration;
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
