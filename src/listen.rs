@@ -448,6 +448,13 @@ fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<Socket> {
     // not set, so an app that ignores fd 3 and binds the port itself fails loudly instead of
     // silently taking half the connections.
     socket.set_reuse_address(true)?;
+    // Connections the app accepts inherit TCP_NODELAY from the listening socket (Linux, the
+    // BSDs, macOS). A server that leaves Nagle on (uvicorn `--fd 3`: asyncio does not take a
+    // socket it is given for TCP) writes an answer's head and body as two segments and waits
+    // for the client's delayed ACK before the second: up to 40 ms per answer on a kept-alive
+    // connection (92 requests/s from four kept-alive clients, against 2,000 with it). Servers
+    // that set it themselves are unaffected. Best effort: without it, answers are only slower.
+    let _ = socket.set_tcp_nodelay(true);
     if addr.is_ipv6() {
         socket.set_only_v6(!dual_stack)?;
     }

@@ -745,6 +745,10 @@ fn the_proxy_keeps_connections_to_the_app_alive_and_drops_them_at_a_restart() {
         opened <= 4,
         "41 requests opened {opened} connections to the app"
     );
+    // The app leaves Nagle on; its connections from hot have it off all the same (hot's
+    // private socket passes TCP_NODELAY on), so its answers do not wait for delayed ACKs.
+    let nodelay = fetch(&addr, "/nodelay", "").expect("answer");
+    assert_eq!(nodelay.text().trim(), "1");
     // A restart: no request goes to the old app over a kept connection.
     project.write("src/version.txt", "2\n");
     hot.wait("build_ok");

@@ -54,6 +54,9 @@ fn app_gets_tcp_and_unix_sockets_in_order_with_its_own_pid_and_builds_get_none()
 
     // Both sockets are served by the app.
     assert_eq!(version_of(&get_until(&tcp_addr, |_| true)), "1");
+    // hot's listening socket gives the connections the app accepts TCP_NODELAY, so a server
+    // that leaves Nagle on does not wait for the client's delayed ACKs.
+    assert_eq!(project.app_connection(pid)["nodelay"], true);
     let unix = UnixStream::connect(&sock_path).expect("connect unix");
     unix.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let unix_reply = http_exchange(unix);

@@ -2,7 +2,9 @@
 //! for its ecosystem, a client makes fresh connections without pause, and hot restarts the
 //! server five times; every request that did not get its whole answer is counted by how it
 //! failed. Run in each mode: direct (the defaults), direct with `kill_mode = "group"`, direct
-//! with `restart_mode = "drain"`, and through hot's proxy.
+//! with `restart_mode = "drain"`, and through hot's proxy. Before the restarts, direct and
+//! through the proxy, the server's throughput with fresh and with kept-alive connections: what
+//! the proxy costs in front of each.
 //!
 //! `--servers-only [NAME…]`: this alone (or only the servers whose name contains a NAME),
 //! printed as a table and written to target/bench-servers.json.
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::browser::{Clients, load};
 use super::{Running, Setup, finish, free_port};
 
 /// Restarts per server and mode.
@@ -27,6 +30,8 @@ const RESTARTS: usize = 5;
 const CLIENTS: usize = 4;
 /// A request without its whole answer after this long counts as timed out.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each throughput load runs (direct and through the proxy, before the restarts).
+const THROUGHPUT_LOAD: Duration = Duration::from_secs(3);
 
 const MODES: [(&str, &str); 4] = [
     ("direct", ""),
@@ -147,8 +152,10 @@ pub fn only() {
             }
         };
         let mut modes = serde_json::Map::new();
+        let mut rates = Vec::new();
         for (mode, extra) in MODES {
             let tally = restarts(&dir, &hot_bin, &cmd, extra);
+            rates.extend(tally.throughput);
             println!(
                 "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
                 server.name,
@@ -164,6 +171,26 @@ pub fn only() {
                 tally.gap.as_millis(),
             );
             modes.insert(mode.into(), tally.json());
+        }
+        if let [direct, proxy] = rates[..] {
+            let ratio = |through: f64, to: f64| (through / to * 100.0).round() / 100.0;
+            let line = format!(
+                "fresh connections {:.0} → {:.0} req/s ({:.2}×), kept-alive {:.0} → {:.0} req/s ({:.2}×)",
+                direct.fresh,
+                proxy.fresh,
+                ratio(proxy.fresh, direct.fresh),
+                direct.keepalive,
+                proxy.keepalive,
+                ratio(proxy.keepalive, direct.keepalive),
+            );
+            println!("{:<38} throughput direct → proxy: {line}", server.name);
+            modes.insert(
+                "proxy_throughput_ratio".into(),
+                json!({
+                    "fresh": ratio(proxy.fresh, direct.fresh),
+                    "keepalive": ratio(proxy.keepalive, direct.keepalive),
+                }),
+            );
         }
         results.insert(server.name.into(), Value::Object(modes));
     }
@@ -188,6 +215,15 @@ struct Tally {
     gap: Duration,
     /// Restarts that were seen through (the new app ready).
     restarts: usize,
+    /// Requests/s before the restarts, with fresh and with kept-alive connections (direct and
+    /// proxy modes only).
+    throughput: Option<Throughput>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Throughput {
+    fresh: f64,
+    keepalive: f64,
 }
 
 impl Tally {
@@ -218,6 +254,8 @@ impl Tally {
             "other": self.other,
             "worst_ms": self.worst.as_millis() as u64,
             "stop_to_start_gap_ms": self.gap.as_millis() as u64,
+            "fresh_requests_per_s": self.throughput.map(|t| t.fresh.round()),
+            "keepalive_requests_per_s": self.throughput.map(|t| t.keepalive.round()),
         })
     }
 }
@@ -242,6 +280,20 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
         tally.other = 1;
         running.stop();
         return tally;
+    }
+    if matches!(extra, "" | "[proxy]\nenabled = true\n") {
+        let rate = |clients| {
+            let _ = load(port, Duration::from_millis(300), clients);
+            let (answered, failed) = load(port, THROUGHPUT_LOAD, clients);
+            if failed > 0 {
+                println!("  ({failed} requests of the throughput load failed)");
+            }
+            answered.len() as f64 / THROUGHPUT_LOAD.as_secs_f64()
+        };
+        tally.throughput = Some(Throughput {
+            fresh: rate(Clients::Fresh),
+            keepalive: rate(Clients::KeepAlive),
+        });
     }
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)

@@ -98,12 +98,21 @@ def main():
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w)
     body = f"version={version} pid={pid}\n".encode()
+    reported_conn = False
     while not stop:
         ready, _, _ = select.select(listeners + [r], [], [])
         if stop:
             break
         for listener in [s for s in listeners if s in ready]:
             conn, _ = listener.accept()
+            if info_dir and conn.family != socket.AF_UNIX and not reported_conn:
+                # How hot's socket shapes the connections the app accepts.
+                nodelay = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                path = os.path.join(info_dir, f"{pid}.conn.json")
+                with open(path + ".tmp", "w") as f:
+                    json.dump({"nodelay": nodelay != 0}, f)
+                os.replace(path + ".tmp", path)
+                reported_conn = True
             with conn:
                 conn.settimeout(5)
                 data = b""

@@ -95,6 +95,14 @@ impl Project {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read info"))
             .expect("info json")
     }
+
+    /// What app `pid` saw of the first TCP connection it accepted.
+    pub fn app_connection(&self, pid: u64) -> Value {
+        let path = self.dir.join(format!("tmp/info/{pid}.conn.json"));
+        wait_until("app connection file", || path.exists());
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read conn"))
+            .expect("conn json")
+    }
 }
 
 impl Drop for Project {

@@ -1,6 +1,7 @@
 """Web test app for the browser-side tests: a threaded HTTP server with HTML pages (plain, gzip,
 brotli), a WebSocket echo, a large download, readiness over NOTIFY_SOCKET, and /connections,
-the number of connections it accepted so far.
+the number of connections it accepted so far, and /nodelay, whether its connection has Nagle off
+(it does not set TCP_NODELAY itself, as BaseHTTPRequestHandler does not).
 
 It takes its socket the way real servers do (fd 3 with LISTEN_FDS / LISTEN_PID), or, with
 APP_PORT set, binds 127.0.0.1:APP_PORT itself as an unmodified app would.
@@ -85,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(200, "text/css", b"h1 { color: green }")
         elif path == "/connections":
             self.send_body(200, "text/plain", ("%d\n" % CONNECTIONS[0]).encode())
+        elif path == "/nodelay":
+            # Whether the connection this answer goes out on has Nagle off.
+            on = self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            self.send_body(200, "text/plain", b"1\n" if on else b"0\n")
         elif path == "/version":
             self.send_body(200, "text/plain", ("version=%s pid=%d\n" % (VERSION, os.getpid())).encode())
         elif path == "/big":
