@@ -877,3 +877,70 @@ fn only_the_pages_own_token_opens_files_and_only_the_projects() {
     );
     let _ = std::fs::remove_file(outside);
 }
+
+/// A client that pipelines (several requests in one write, split mid-request across writes)
+/// gets every answer, in order, through the proxy; a HEAD answer carries no body even though
+/// it says how long the body would be.
+#[test]
+fn pipelined_requests_are_answered_in_order_through_the_proxy() {
+    let project = web_project(COPY, &[], "", "[proxy]\nenabled = true\n");
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("ready");
+    let requests = format!(
+        "GET /version HTTP/1.1\r\nHost: {addr}\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: {addr}\r\n\r\n\
+         GET /style.css HTTP/1.1\r\nHost: {addr}\r\n\r\nGET /nope HTTP/1.1\r\nHost: {addr}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    // Two writes, the second request's head cut in the middle.
+    let cut = requests.find("HEAD /style").expect("cut") + 7;
+    stream
+        .write_all(&requests.as_bytes()[..cut])
+        .expect("write");
+    stream
+        .write_all(&requests.as_bytes()[cut..])
+        .expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let mut rest = &raw[..];
+    let mut answers = Vec::new();
+    for head_only in [false, true, false, false] {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "answer {} missing in {:?}",
+                    answers.len() + 1,
+                    String::from_utf8_lossy(&raw)
+                )
+            });
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+        let body_len = if head_only { 0 } else { length };
+        let body = String::from_utf8_lossy(&rest[end + 4..end + 4 + body_len]).into_owned();
+        answers.push((head.lines().next().unwrap_or("").to_owned(), length, body));
+        rest = &rest[end + 4 + body_len..];
+    }
+    assert!(rest.is_empty(), "bytes after the last answer: {rest:?}");
+    let status: Vec<&str> = answers.iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(
+        status,
+        [
+            "http/1.1 200 ok",
+            "http/1.1 200 ok",
+            "http/1.1 200 ok",
+            "http/1.1 404 not found"
+        ]
+    );
+    assert!(answers[0].2.starts_with("version=1 "), "{answers:?}");
+    assert_eq!(answers[1].1, "h1 { color: green }".len(), "{answers:?}");
+    assert_eq!(answers[2].2, "h1 { color: green }", "{answers:?}");
+    assert_eq!(answers[3].2, "not found\n", "{answers:?}");
+}
