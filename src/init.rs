@@ -884,11 +884,11 @@ mod tests {
         ]);
         let apps = apps_of(&dir);
         let names: Vec<&str> = apps.iter().map(|a| a.0.as_str()).collect();
-        // hot orders apps by name.
-        assert_eq!(names, ["admin", "api"]);
-        assert_eq!(apps[1].2.as_deref(), Some("cargo build -p api --bin api"));
-        assert!(apps[1].1.ends_with("/debug/api"), "{}", apps[1].1);
-        assert_eq!(apps[0].3, ["admin"]);
+        // In the workspace's order of members.
+        assert_eq!(names, ["api", "admin"]);
+        assert_eq!(apps[0].2.as_deref(), Some("cargo build -p api --bin api"));
+        assert!(apps[0].1.ends_with("/debug/api"), "{}", apps[0].1);
+        assert_eq!(apps[1].3, ["admin"]);
         let _ = std::fs::remove_dir_all(dir);
 
         let dir = project(&[

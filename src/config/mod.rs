@@ -261,6 +261,10 @@ impl Config {
                 path.display()
             )));
         }
+        // In the order the file lists them (labels, colours and summaries follow it), not the
+        // map's order by name.
+        let mut apps: Vec<_> = apps.into_iter().collect();
+        apps.sort_by_key(|(_, app)| app.span().start);
         let mut out = Vec::new();
         for (name, app) in apps {
             let span = app.span();
@@ -661,7 +665,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let names: Vec<&str> = apps.iter().filter_map(|a| a.name.as_deref()).collect();
-        assert_eq!(names, ["api", "web", "worker"]);
+        assert_eq!(names, ["api", "worker", "web"], "the file's order");
         let api = &apps[0].config;
         assert_eq!(
             api.watch.paths,
@@ -676,7 +680,7 @@ mod tests {
             "the top-level default"
         );
         assert!(!api.proxy);
-        let web = &apps[1].config;
+        let web = &apps[2].config;
         assert_eq!(web.watch.include_ext, ["js", "css", "html"], "its own");
         assert!(web.proxy);
         assert!(

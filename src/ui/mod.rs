@@ -117,7 +117,7 @@ struct Label {
     tint: Color,
 }
 
-/// One colour per app, in the session's order of apps (by name).
+/// One colour per app, in the order the config file lists them.
 const APP_TINTS: [Color; 6] = [
     Color::Cyan,
     Color::Magenta,
