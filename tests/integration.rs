@@ -26,3 +26,4 @@ mod reload;
 mod restart;
 mod saves;
 mod servers;
+mod terminal;

@@ -161,6 +161,11 @@ impl Reporter {
         }
     }
 
+    /// Whose status line this reporter's builds show: its app's name, "" for a one-app session.
+    fn key(&self) -> &str {
+        self.label.as_ref().map_or("", |l| l.name.as_str())
+    }
+
     /// How output hot passes on for this app is shown.
     pub fn sink(&self) -> status::Sink {
         let label = self.label.as_ref().map(|l| {
@@ -309,19 +314,19 @@ impl Reporter {
                     .clone()
                     .unwrap_or_else(|| "first build".into());
                 if self.live() {
-                    self.terminal.show(format!("building · {what}"));
+                    self.terminal.show(self.key(), format!("building · {what}"));
                     None
                 } else {
                     Some((format!("{what} · building…"), Color::DarkGrey))
                 }
             }
             Message::BuildOk { ms } => {
-                self.terminal.clear();
+                self.terminal.clear(self.key());
                 cycle.built_ms = Some(*ms);
                 None
             }
             Message::BuildFailed { .. } | Message::BuildCancelled { .. } => {
-                self.terminal.clear();
+                self.terminal.clear(self.key());
                 *cycle = Cycle::default();
                 Some(describe(message))
             }

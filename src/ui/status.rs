@@ -15,18 +15,21 @@ use std::time::{Duration, Instant};
 const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const TICK: Duration = Duration::from_millis(100);
 
+/// One build in progress: whose (an app's name, "" in a one-app session) and what it says.
 #[derive(Debug)]
 struct Status {
+    key: String,
     started: Instant,
     what: String,
-    generation: u64,
 }
 
 #[derive(Debug)]
 struct State {
-    status: Option<Status>,
-    /// Bumped each time a status is set, so an old spinner thread knows to stop.
-    generation: u64,
+    /// The builds in progress, in the order they began: apps of a session build at the same
+    /// time, and the line shows each until its own build ends.
+    status: Vec<Status>,
+    /// A spinner thread is running (it ends once no status is left).
+    spinning: bool,
     /// Whether the status line is on screen now.
     drawn: bool,
     /// Whether the cursor is at the start of a line: the status line is only drawn there, so
@@ -50,8 +53,8 @@ impl Default for Terminal {
     fn default() -> Self {
         Terminal {
             state: Arc::new(Mutex::new(State {
-                status: None,
-                generation: 0,
+                status: Vec::new(),
+                spinning: false,
                 drawn: false,
                 at_line_start: true,
                 stdout_at_line_start: true,
@@ -131,59 +134,86 @@ impl Terminal {
         }
     }
 
-    /// Shows "⠋ building · src/main.go changed · 1.2 s" until `clear`.
-    pub fn show(&self, what: String) {
-        let generation = {
+    /// Shows "⠋ building · src/main.go changed · 1.2 s" until `clear(key)`; `key` names whose
+    /// build it is (an app's name, or "" in a one-app session), and replaces an earlier status
+    /// of the same key.
+    pub fn show(&self, key: &str, what: String) {
+        let start_spinner = {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
-            state.generation += 1;
-            let generation = state.generation;
-            state.status = Some(Status {
+            state.status.retain(|s| s.key != key);
+            state.status.push(Status {
+                key: key.to_owned(),
                 started: Instant::now(),
                 what,
-                generation,
             });
-            generation
+            !std::mem::replace(&mut state.spinning, true)
         };
-        let terminal = self.clone();
-        let _ = thread::Builder::new().name("status".into()).spawn(move || {
-            let mut frame = 0;
-            while terminal.draw(generation, FRAMES[frame % FRAMES.len()]) {
-                frame += 1;
-                thread::sleep(TICK);
+        if start_spinner {
+            let terminal = self.clone();
+            let spawned = thread::Builder::new().name("status".into()).spawn(move || {
+                let mut frame = 0;
+                while terminal.draw(FRAMES[frame % FRAMES.len()]) {
+                    frame += 1;
+                    thread::sleep(TICK);
+                }
+            });
+            if spawned.is_err() {
+                // No spinner then (the builds' lines still print); the next status tries again.
+                if let Ok(mut state) = self.state.lock() {
+                    state.spinning = false;
+                }
             }
-        });
+        }
     }
 
-    /// Removes the status line.
-    pub fn clear(&self) {
+    /// Removes `key`'s status; the line goes once no build is left.
+    pub fn clear(&self, key: &str) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        state.status = None;
-        if std::mem::take(&mut state.drawn) {
+        state.status.retain(|s| s.key != key);
+        if state.status.is_empty() && std::mem::take(&mut state.drawn) {
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(b"\r\x1b[2K");
             let _ = err.flush();
         }
     }
 
-    /// Draws the status of `generation`; false once it is gone or replaced.
-    fn draw(&self, generation: u64, frame: char) -> bool {
+    /// Draws the builds in progress; false (and the spinner stops) once there are none.
+    fn draw(&self, frame: char) -> bool {
         let Ok(mut state) = self.state.lock() else {
             return false;
         };
-        let line = match &state.status {
-            Some(status) if status.generation == generation => {
+        if state.status.is_empty() {
+            state.spinning = false;
+            return false;
+        }
+        let parts: Vec<String> = state
+            .status
+            .iter()
+            .map(|status| {
                 let secs = status.started.elapsed().as_secs_f64();
-                format!("\r\x1b[2K{frame} {} · {secs:.1} s", status.what)
-            }
-            _ => return false,
+                match status.key.as_str() {
+                    "" => format!("{} · {secs:.1} s", status.what),
+                    key => format!("{key}: {} · {secs:.1} s", status.what),
+                }
+            })
+            .collect();
+        // A line wider than the terminal would wrap, and clearing it would then leave its
+        // first part on screen. (A terminal of no known size, 0 columns, is not cut.)
+        let width = match crossterm::terminal::size() {
+            Ok((columns, _)) if columns > 1 => usize::from(columns) - 1,
+            _ => usize::MAX,
         };
+        let line: String = format!("{frame} {}", parts.join("  │  "))
+            .chars()
+            .take(width)
+            .collect();
         if state.at_line_start {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(line.as_bytes());
+            let _ = err.write_all(format!("\r\x1b[2K{line}").as_bytes());
             let _ = err.flush();
             state.drawn = true;
         }
