@@ -24,6 +24,7 @@ mod handoff;
 mod output;
 mod reload;
 mod restart;
+mod retry;
 mod saves;
 mod servers;
 mod terminal;

@@ -41,13 +41,16 @@ impl Tty {
             .stdin(Stdio::from(slave.try_clone().expect("dup")))
             .stdout(Stdio::from(slave.try_clone().expect("dup")))
             .stderr(Stdio::from(slave));
-        // SAFETY: setsid and ioctl are async-signal-safe; they make the pty (stdin) hot's
-        // controlling terminal, so that /dev/tty is this terminal and not the test runner's.
+        clean_env(&mut cmd);
+        // SAFETY: setsid, ioctl and prctl are async-signal-safe system calls on this child
+        // only. They make the pty (stdin) hot's controlling terminal, so that /dev/tty is this
+        // terminal and not the test runner's; and a killed test run takes hot with it.
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }

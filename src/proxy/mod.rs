@@ -53,6 +53,10 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Times a safe request (GET, HEAD, OPTIONS without a body) is sent again when the app closed
 /// the connection without answering: it was restarting.
 const RETRIES: usize = 3;
+/// The largest request body hot keeps a copy of while the app answers, so that a request the
+/// app left unread (a server stopping gracefully closes what it accepted and had not read) can
+/// be sent again whatever its method. Bigger or unsized bodies stream through, sent once.
+const KEPT_BODY: usize = 64 << 10;
 
 /// A socket hot accepts on, and the app's address its requests go to: `None` for a socket the
 /// app takes itself (hot only answers there while no app runs).
@@ -247,6 +251,13 @@ impl Proxy {
 
     /// App `app` exited.
     pub fn app_gone(&self, app: u64) {
+        self.shared.pool.gone(app);
+    }
+
+    /// The stopping app `app` closed its listening sockets (`restart_mode = "drain"`): it
+    /// accepts nothing more, so for new connections it is as good as gone while it finishes
+    /// the requests it has.
+    pub fn app_released(&self, app: u64) {
         self.shared.pool.gone(app);
     }
 
@@ -463,7 +474,31 @@ async fn forward(
         // kept-alive connection to the app.
         strip_hop_by_hop(&mut parts.headers);
     }
-    let mut body = Some(body.map_err(BoxError::from).boxed());
+    if !safe || client_upgrade.is_some() {
+        // Sent once, so never to an app that may close it unread.
+        shared.pool.none_stopping(CONNECT_PATIENCE).await;
+    }
+    // A small body of a request that is sent once: kept, so that the request can go again if
+    // the app resets the connection without having read it.
+    let keep = !safe
+        && client_upgrade.is_none()
+        && content_length(&parts.headers).is_some_and(|n| n <= KEPT_BODY);
+    let (kept, mut body) = if keep {
+        match Limited::new(body, KEPT_BODY).collect().await {
+            Ok(collected) => (Some(collected.to_bytes()), None),
+            Err(e) => {
+                let mut r = text(
+                    StatusCode::BAD_REQUEST,
+                    format!("hot: reading the request's body failed: {e}\n"),
+                );
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+        }
+    } else {
+        (None, Some(body.map_err(BoxError::from).boxed()))
+    };
     let mut attempt = 0;
     let mut response = loop {
         let idle = if pooled { shared.pool.take() } else { None };
@@ -499,7 +534,10 @@ async fn forward(
             // Closed by the app since it went idle: take another.
             continue;
         }
-        let mut out = Request::new(body.take().unwrap_or_else(empty));
+        let mut out = Request::new(match &kept {
+            Some(bytes) => full(bytes.clone()),
+            None => body.take().unwrap_or_else(empty),
+        });
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = parts.uri.clone();
         *out.version_mut() = hyper::Version::HTTP_11;
@@ -513,7 +551,7 @@ async fn forward(
             }
         }
         let sent = tokio::select! {
-            sent = sender.send_request(out) => sent,
+            sent = sender.try_send_request(out) => sent,
             // No app will take this request: the build failed (or the app crashed) while it
             // waited in the backlog. A safe request gets the failure; any other keeps waiting,
             // since the next app may still read it and a second answer must not follow a first.
@@ -525,6 +563,11 @@ async fn forward(
                 }
             }
         };
+        let mut unsent = None;
+        let sent = sent.map_err(|mut e| {
+            unsent = e.take_message();
+            e.into_error()
+        });
         match sent {
             Ok(r) => {
                 let lease = pooled.then(|| (sender, generation, Arc::clone(&shared.pool)));
@@ -533,7 +576,15 @@ async fn forward(
             // A kept-alive connection the app closed while it was idle: not a failure of the
             // app, and the request never reached it.
             Err(_) if pooled && reused => {}
+            // The connection ended before a byte of the request was written: any request,
+            // a POST too, may go again, on another connection.
+            Err(_) if unsent.is_some() && attempt < RETRIES => {
+                attempt += 1;
+                body = unsent.map(Request::into_body);
+            }
             Err(_) if safe && attempt < RETRIES => attempt += 1,
+            // Reset, no answer: the app closed the connection with the request unread in it.
+            Err(e) if kept.is_some() && reset_unread(&e) && attempt < RETRIES => attempt += 1,
             Err(e) => {
                 return bad_gateway(&format!(
                     "the app closed the connection without answering ({e}); it may have been \
@@ -836,6 +887,34 @@ fn close_after(mut r: Response<Body>) -> Response<Body> {
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
+}
+
+/// A request's declared body length (`Transfer-Encoding` wins over it, RFC 9112 6.3).
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the app reset the connection before answering: a socket closed with data unread
+/// in it is reset (a plain close after reading everything is not), so the app never read the
+/// whole request.
+fn reset_unread(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return io.kind() == io::ErrorKind::ConnectionReset;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn bad_gateway(why: &str) -> Response<Body> {

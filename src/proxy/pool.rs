@@ -21,9 +21,20 @@ use super::Body;
 /// Idle connections kept at most; more are closed when their request is done.
 const MAX_IDLE: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     inner: Mutex<Inner>,
+    /// How many apps are being stopped and not gone yet, for requests that wait for none.
+    stopping_now: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            inner: Mutex::default(),
+            stopping_now: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,12 +109,26 @@ impl Pool {
         if !inner.stopping.contains(&app) {
             inner.stopping.push(app);
         }
+        self.stopping_now.send_replace(inner.stopping.len());
     }
 
     /// App `app` exited.
     pub fn gone(&self, app: u64) {
         let mut inner = self.inner();
         inner.stopping.retain(|a| *a != app);
+        self.stopping_now.send_replace(inner.stopping.len());
+    }
+
+    /// Returns once no app is being stopped (at once if none is), or after `patience`.
+    ///
+    /// A stopping app may still accept a connection from the socket it shares with the next
+    /// one, and a server that stops gracefully closes what it accepted and had not read yet
+    /// (hyper, actix-web): a request that cannot be sent twice must not go to it. With
+    /// stop-then-start nothing is lost by waiting (the next app starts after the old one
+    /// exits); with overlap, such a request waits for the old app's exit.
+    pub async fn none_stopping(&self, patience: std::time::Duration) {
+        let mut now = self.stopping_now.subscribe();
+        let _ = tokio::time::timeout(patience, now.wait_for(|n| *n == 0)).await;
     }
 }
 

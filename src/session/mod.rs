@@ -307,7 +307,13 @@ impl Session {
                 }
                 vec![(app.slot(), Event::AppExited { app, outcome })]
             }
-            Event::AppReady { app, .. } | Event::AppReleased { app } => vec![(app.slot(), event)],
+            Event::AppReleased { app } => {
+                if let Some(slot) = self.slots.get(app.slot()) {
+                    slot.app_released(app);
+                }
+                vec![(app.slot(), event)]
+            }
+            Event::AppReady { app, .. } => vec![(app.slot(), event)],
             Event::Notified { sender, message } => {
                 if !message.ready {
                     return Vec::new();

@@ -219,6 +219,13 @@ impl Slot {
         Some(Event::BuildFinished(BuildEnd { binary_busy, ..end }))
     }
 
+    /// The stopping app `app` let go of its listening sockets.
+    pub fn app_released(&self, app: AppId) {
+        if let Some(proxy) = &self.proxy {
+            proxy.app_released(app.0);
+        }
+    }
+
     /// App `app` exited: reports it and removes whatever it left, except `keep`.
     pub fn app_exited(
         &mut self,
