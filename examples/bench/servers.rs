@@ -2,7 +2,8 @@
 //! for its ecosystem, a client makes fresh connections without pause, and hot restarts the
 //! server five times; every request that did not get its whole answer is counted by how it
 //! failed. Run in each mode: direct (the defaults), direct with `kill_mode = "group"`, direct
-//! with `restart_mode = "drain"`, and through hot's proxy. Before the restarts, direct and
+//! with `restart_mode = "drain"`, and through hot's proxy; then with clients POSTing a small
+//! form, direct and through the proxy. Before the restarts, direct and
 //! through the proxy, the server's throughput with fresh and with kept-alive connections: what
 //! the proxy costs in front of each.
 //!
@@ -33,11 +34,62 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long each throughput load runs (direct and through the proxy, before the restarts).
 const THROUGHPUT_LOAD: Duration = Duration::from_secs(3);
 
-const MODES: [(&str, &str); 4] = [
-    ("direct", ""),
-    ("direct, kill_mode = group", "kill_mode = \"group\"\n"),
-    ("direct, restart_mode = drain", "restart_mode = \"drain\"\n"),
-    ("proxy", "[proxy]\nenabled = true\n"),
+/// What the clients send.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    /// A small form (hot's proxy may send a GET again, never a POST the app may have read).
+    Post,
+}
+
+/// A way of running hot: its name, the config it adds, what the clients send, and whether the
+/// server's throughput is measured in it (before the restarts).
+struct Mode {
+    name: &'static str,
+    extra: &'static str,
+    method: Method,
+    throughput: bool,
+}
+
+const PROXY: &str = "[proxy]\nenabled = true\n";
+
+const MODES: [Mode; 6] = [
+    Mode {
+        name: "direct",
+        extra: "",
+        method: Method::Get,
+        throughput: true,
+    },
+    Mode {
+        name: "direct, kill_mode = group",
+        extra: "kill_mode = \"group\"\n",
+        method: Method::Get,
+        throughput: false,
+    },
+    Mode {
+        name: "direct, restart_mode = drain",
+        extra: "restart_mode = \"drain\"\n",
+        method: Method::Get,
+        throughput: false,
+    },
+    Mode {
+        name: "proxy",
+        extra: PROXY,
+        method: Method::Get,
+        throughput: true,
+    },
+    Mode {
+        name: "direct, POST",
+        extra: "",
+        method: Method::Post,
+        throughput: false,
+    },
+    Mode {
+        name: "proxy, POST",
+        extra: PROXY,
+        method: Method::Post,
+        throughput: false,
+    },
 ];
 
 /// A server: how to prepare it in `dir` (build, if it needs one), and the command hot runs.
@@ -153,13 +205,13 @@ pub fn only() {
         };
         let mut modes = serde_json::Map::new();
         let mut rates = Vec::new();
-        for (mode, extra) in MODES {
-            let tally = restarts(&dir, &hot_bin, &cmd, extra);
+        for mode in &MODES {
+            let tally = restarts(&dir, &hot_bin, &cmd, mode);
             rates.extend(tally.throughput);
             println!(
                 "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
                 server.name,
-                mode,
+                mode.name,
                 tally.ok + tally.failed(),
                 tally.refused,
                 tally.reset,
@@ -170,7 +222,7 @@ pub fn only() {
                 tally.worst.as_millis(),
                 tally.gap.as_millis(),
             );
-            modes.insert(mode.into(), tally.json());
+            modes.insert(mode.name.into(), tally.json());
         }
         if let [direct, proxy] = rates[..] {
             let ratio = |through: f64, to: f64| (through / to * 100.0).round() / 100.0;
@@ -260,9 +312,10 @@ impl Tally {
     }
 }
 
-/// hot running `cmd` in `dir` with `extra` config, restarted `RESTARTS` times under load.
-fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
+/// hot running `cmd` in `dir` in `mode`, restarted `RESTARTS` times under load.
+fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, mode: &Mode) -> Tally {
     let port = free_port();
+    let extra = mode.extra;
     let (run_extra, top_extra) = match extra.strip_prefix("[proxy]") {
         Some(_) => ("", extra),
         None => (extra, ""),
@@ -281,7 +334,7 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
         running.stop();
         return tally;
     }
-    if matches!(extra, "" | "[proxy]\nenabled = true\n") {
+    if mode.throughput {
         let rate = |clients| {
             let _ = load(port, Duration::from_millis(300), clients);
             let (answered, failed) = load(port, THROUGHPUT_LOAD, clients);
@@ -299,10 +352,11 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let stop = Arc::clone(&stop);
+            let method = mode.method;
             thread::spawn(move || {
                 let mut tally = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
-                    request(port, &mut tally);
+                    request(port, method, &mut tally);
                 }
                 tally
             })
@@ -346,8 +400,11 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, extra: &str) -> Tally {
     tally
 }
 
-/// One GET on a fresh connection, counted by how it ended.
-fn request(port: u16, tally: &mut Tally) {
+/// The form a POST client sends.
+const FORM: &str = "item=pancakes&count=2&note=with+syrup+please";
+
+/// One request on a fresh connection, counted by how it ended.
+fn request(port: u16, method: Method, tally: &mut Tally) {
     let t = Instant::now();
     let outcome = (|| {
         let mut s = match TcpStream::connect(("127.0.0.1", port)) {
@@ -356,9 +413,18 @@ fn request(port: u16, tally: &mut Tally) {
             Err(_) => return Err(Failure::Other),
         };
         let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
-        if s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-            .is_err()
-        {
+        let sent = match method {
+            Method::Get => {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            }
+            Method::Post => write!(
+                s,
+                "POST / HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{FORM}",
+                FORM.len()
+            ),
+        };
+        if sent.is_err() {
             return Err(Failure::Reset);
         }
         let mut buf = Vec::new();

@@ -6,10 +6,17 @@ async fn main() -> std::io::Result<()> {
     let body = format!("ok {}\n", std::process::id());
     actix_web::HttpServer::new(move || {
         let body = body.clone();
-        actix_web::App::new().route("/", actix_web::web::get().to(move || {
-            let body = body.clone();
-            async move { body }
-        }))
+        let echo = body.clone();
+        // GET answers; POST reads its body first, as a form or JSON handler does.
+        actix_web::App::new()
+            .route("/", actix_web::web::get().to(move || {
+                let body = body.clone();
+                async move { body }
+            }))
+            .route("/", actix_web::web::post().to(move |_form: String| {
+                let body = echo.clone();
+                async move { body }
+            }))
     })
     .workers(2)
     .listen(listener)?

@@ -8,7 +8,13 @@ async fn main() {
     std_listener.set_nonblocking(true).expect("nonblocking");
     let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
     let body = format!("ok {}\n", std::process::id());
-    let app = axum::Router::new().route("/", axum::routing::get(move || async move { body }));
+    let echo = body.clone();
+    // GET answers; POST reads its body first, as a form or JSON handler does.
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { body })
+            .post(move |_form: String| async move { echo }),
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut term = signal(SignalKind::terminate()).expect("signal");

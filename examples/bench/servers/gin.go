@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,6 +24,10 @@ func main() {
 	body := fmt.Sprintf("ok %d\n", os.Getpid())
 	r := gin.New()
 	r.GET("/", func(c *gin.Context) { c.String(http.StatusOK, body) })
+	r.POST("/", func(c *gin.Context) {
+		io.ReadAll(c.Request.Body)
+		c.String(http.StatusOK, body)
+	})
 	srv := &http.Server{Handler: r}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ func main() {
 	}
 	body := fmt.Sprintf("ok %d\n", os.Getpid())
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
 		fmt.Fprint(w, body)
 	})}
 	stop := make(chan os.Signal, 1)

@@ -2,8 +2,11 @@
 const http = require("http");
 const body = `ok ${process.pid}\n`;
 const server = http.createServer((req, res) => {
-  res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
-  res.end(body);
+  req.resume();
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  });
 });
 server.listen({ fd: 3 });
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
