@@ -140,8 +140,10 @@ impl NotifyMessage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
-    /// `r`: rebuild and restart now.
+    /// `r`: rebuild and restart now (every app of the session).
     Rebuild,
+    /// `1`–`9`: rebuild and restart the session's app of that number alone (0-based here).
+    RebuildApp(usize),
     /// `c`: clear the screen.
     Clear,
     /// `q`: stop everything and exit 0.

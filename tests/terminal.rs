@@ -154,8 +154,8 @@ fn is_frame(line: &str) -> bool {
 
 /// Two apps build at once: the status line shows both, and when one build ends it goes on
 /// showing the other's (it used to vanish with the first build to end). On a narrow terminal
-/// the line is cut to its width instead of wrapping (a wrapped line cannot be erased). `q`
-/// quits cleanly.
+/// the line is cut to its width instead of wrapping (a wrapped line cannot be erased). `1`
+/// rebuilds the first app alone; `q` quits cleanly.
 #[test]
 fn the_status_line_shows_every_build_in_progress_until_its_own_end() {
     let project = Project::new();
@@ -214,6 +214,27 @@ fn the_status_line_shows_every_build_in_progress_until_its_own_end() {
                 "a status line wider than the terminal: {line:?}"
             );
         }
+    }
+
+    // `1` rebuilds the first app alone (numbered in the file's order, as the hint says).
+    assert!(
+        tty.lines()
+            .iter()
+            .any(|l| l == "hot: keys: r rebuild all · 1 api · 2 web · c clear · q quit"),
+        "{}",
+        tty.lines().join("\n")
+    );
+    tty.resize(200);
+    tty.press("1");
+    let asked = tty.wait_line(restarted, "api's rebuild", |l| {
+        is_frame(l) && l.contains("api: building · rebuild requested")
+    });
+    project.write("tmp/go-api", "");
+    let api_again = tty.wait_line(asked, "api restarted", |l| {
+        l.starts_with("hot: api") && l.contains("restarted")
+    });
+    for line in &tty.lines()[restarted + 1..api_again] {
+        assert!(!line.contains("web"), "web rebuilt too: {line:?}");
     }
 
     tty.press("q");

@@ -138,7 +138,12 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
     if purpose == Purpose::Develop {
         session.announce();
         if session.keyboard.is_some() {
-            session.reporter.key_hint();
+            let names: Vec<&str> = session
+                .slots
+                .iter()
+                .filter_map(|s| s.name.as_deref())
+                .collect();
+            session.reporter.key_hint(&names);
         }
     }
     let mut supervisors: Vec<Supervisor> = session
@@ -351,6 +356,11 @@ impl Session {
                 self.reporter.clear_screen();
                 Vec::new()
             }
+            // Apps are numbered from 1 in the file's order, as the hint at start says.
+            Event::Key(Key::RebuildApp(i)) if i < self.slots.len() && self.slots.len() > 1 => {
+                vec![(i, Event::Key(Key::Rebuild))]
+            }
+            Event::Key(Key::RebuildApp(_)) => Vec::new(),
             Event::Signalled(_) | Event::Key(_) => all(&event),
             Event::ContentsChecked { .. } => Vec::new(),
         }

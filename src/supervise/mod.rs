@@ -348,7 +348,9 @@ impl Supervisor {
                     self.config_changed = Some(now);
                 }
             }
-            Event::Key(Key::Clear) => {}
+            // The session handles these: clearing is the screen's, and one app's rebuild
+            // reaches that app as `Rebuild`.
+            Event::Key(Key::Clear | Key::RebuildApp(_)) => {}
             Event::BuildFinished(end) => self.on_build_end(end, now, effects),
             Event::AppReady { app, via } => self.on_ready(app, via, now, effects),
             Event::AppExited { app, outcome } => self.on_exit(app, outcome, now, effects),

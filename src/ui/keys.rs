@@ -1,4 +1,5 @@
-//! Single-key commands at a terminal: `r` rebuild, `c` clear, `q` quit.
+//! Single-key commands at a terminal: `r` rebuild, `1`–`9` rebuild one app of several, `c`
+//! clear, `q` quit.
 //!
 //! The terminal is put in cbreak mode (no line buffering, no echo) rather than crossterm's raw
 //! mode: raw mode also turns off output processing, and the app's own output, which shares the
@@ -65,6 +66,7 @@ pub fn listen(events: Sender<Event>) -> Option<KeyboardGuard> {
         while let Ok(1) = stdin.read(&mut byte) {
             let key = match byte[0] {
                 b'r' | b'R' => Key::Rebuild,
+                digit @ b'1'..=b'9' => Key::RebuildApp(usize::from(digit - b'1')),
                 b'c' | b'C' => Key::Clear,
                 b'q' | b'Q' => Key::Quit,
                 _ => continue,

@@ -254,10 +254,24 @@ impl Reporter {
         }
     }
 
-    /// The hint line shown at start when keys are read.
-    pub fn key_hint(&self) {
+    /// The hint line shown at start when keys are read; `apps`: the names of a session's apps
+    /// (none for a one-app session), which keys 1–9 rebuild one by one.
+    pub fn key_hint(&self, apps: &[&str]) {
         if let Format::Text { color, .. } = self.format {
-            let hint = "keys: r rebuild · c clear · q quit";
+            let each: Vec<String> = apps
+                .iter()
+                .take(9)
+                .enumerate()
+                .map(|(i, name)| format!("{} {name}", i + 1))
+                .collect();
+            let hint = if each.is_empty() {
+                "keys: r rebuild · c clear · q quit".to_owned()
+            } else {
+                format!(
+                    "keys: r rebuild all · {} · c clear · q quit",
+                    each.join(" · ")
+                )
+            };
             if color {
                 self.line(&format!(
                     "{} {}",
