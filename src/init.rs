@@ -17,6 +17,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub enum Stack {
     Go {
         gin: bool,
+        /// The main package a one-app config builds: "." for a module, `./api` for the one
+        /// server of a `go.work` workspace.
+        main: String,
     },
     Rust {
         bin: String,
@@ -70,10 +73,20 @@ pub struct Entry {
 pub fn detect(root: &Path) -> Option<Project> {
     let has = |name: &str| root.join(name).is_file();
     let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
-    let stack = if has("go.mod") {
-        Stack::Go {
-            gin: read("go.mod").contains("github.com/gin-gonic/gin"),
-        }
+    let workspace = go_workspace(root);
+    let stack = if has("go.mod") || !workspace.is_empty() {
+        let gin = std::iter::once(root.to_path_buf())
+            .chain(workspace.iter().map(|m| root.join(m)))
+            .any(|dir| {
+                std::fs::read_to_string(dir.join("go.mod"))
+                    .is_ok_and(|m| m.contains("github.com/gin-gonic/gin"))
+            });
+        let mains = go_workspace_mains(root, &workspace);
+        let main = match (has("main.go"), mains.as_slice()) {
+            (false, [(_, only)]) => format!("./{only}"),
+            _ => ".".to_owned(),
+        };
+        Stack::Go { gin, main }
     } else if has("Cargo.toml") {
         let (bin, note) = rust_binary(&read("Cargo.toml"), root);
         Stack::Rust {
@@ -111,10 +124,10 @@ pub fn detect(root: &Path) -> Option<Project> {
         return None;
     };
     let mut notes = Vec::new();
-    if has("go.work") {
+    if has("go.work") && go_workspace_mains(root, &workspace).is_empty() {
         notes.push(
-            "go.work: a workspace of several modules; the build compiles the module in this \
-             directory: point [build] cmd at the one to run (`go build -o ./tmp/app ./cmd/api`)"
+            "go.work: no module of the workspace has a main package (main.go or cmd/NAME/main.go); \
+             point [build] cmd at the one to run (`go build -o ./tmp/app ./api`)"
                 .to_owned(),
         );
     }
@@ -169,7 +182,28 @@ fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
             })
             .collect()
     };
+    let workspace = go_workspace(root);
     let found: Vec<Entry> = match stack {
+        Stack::Go { .. } if !workspace.is_empty() => {
+            let servers = go_workspace_servers(root, &workspace);
+            // Modules without a server: libraries the servers share.
+            let libraries: Vec<&String> = workspace
+                .iter()
+                .filter(|m| *m != "." && !servers.iter().any(|(_, _, module)| module == *m))
+                .collect();
+            servers
+                .iter()
+                .map(|(name, dir, module)| Entry {
+                    name: name.clone(),
+                    // Its whole module (a command's package uses the module's others).
+                    paths: std::iter::once(module.clone())
+                        .chain(libraries.iter().map(|m| (*m).clone()))
+                        .collect(),
+                    build: Some(format!("go build -o ./tmp/{name} ./{dir}")),
+                    run: format!("./tmp/{name}"),
+                })
+                .collect()
+        }
         Stack::Go { .. } => dirs_in(&root.join("cmd"))
             .into_iter()
             .filter(|name| root.join("cmd").join(name).join("main.go").is_file())
@@ -198,6 +232,108 @@ fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
         _ => Vec::new(),
     };
     if found.len() < 2 { Vec::new() } else { found }
+}
+
+/// The modules a `go.work` file uses (`use ./api` or a `use ( … )` block), as paths relative
+/// to `root` without `./`, in the file's order; none without a go.work.
+fn go_workspace(root: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(root.join("go.work")) else {
+        return Vec::new();
+    };
+    let mut modules = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        let path = if in_block {
+            if line == ")" {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if let Some(rest) = line.strip_prefix("use") {
+            let rest = rest.trim();
+            if rest == "(" {
+                in_block = true;
+                continue;
+            }
+            if rest.is_empty() || !line[3..].starts_with(char::is_whitespace) {
+                continue;
+            }
+            rest
+        } else {
+            continue;
+        };
+        let path = path.trim_matches(|c| c == '"' || c == '`');
+        let path = path
+            .strip_prefix("./")
+            .unwrap_or(path)
+            .trim_end_matches('/');
+        if !path.is_empty() && !path.starts_with("..") && !Path::new(path).is_absolute() {
+            modules.push(if path == "." {
+                ".".to_owned()
+            } else {
+                path.to_owned()
+            });
+        }
+    }
+    modules
+}
+
+/// The servers of a Go workspace: (name, package directory) for each module's `main.go` (named
+/// after the module's directory) and each of its `cmd/NAME/main.go`. A name two modules share
+/// is prefixed with its module's.
+fn go_workspace_mains(root: &Path, modules: &[String]) -> Vec<(String, String)> {
+    go_workspace_servers(root, modules)
+        .into_iter()
+        .map(|(name, dir, _)| (name, dir))
+        .collect()
+}
+
+/// (name, package directory, module directory) of each server of a Go workspace.
+fn go_workspace_servers(root: &Path, modules: &[String]) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for module in modules.iter().filter(|m| *m != ".") {
+        let base = Path::new(module)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(module)
+            .to_owned();
+        if root.join(module).join("main.go").is_file() {
+            found.push((base.clone(), module.clone(), module.clone()));
+        }
+        let mut commands: Vec<String> = std::fs::read_dir(root.join(module).join("cmd"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("main.go").is_file())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        commands.sort();
+        for command in commands {
+            found.push((
+                command.clone(),
+                format!("{module}/cmd/{command}"),
+                module.clone(),
+            ));
+        }
+    }
+    let names: Vec<String> = found.iter().map(|(n, _, _)| n.clone()).collect();
+    found
+        .into_iter()
+        .map(|(name, dir, module)| {
+            let base = Path::new(&module)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(&module)
+                .to_owned();
+            if names.iter().filter(|n| **n == name).count() > 1 && name != base {
+                (format!("{base}-{name}"), dir, module)
+            } else {
+                (name, dir, module)
+            }
+        })
+        .collect()
 }
 
 /// The names of a manifest's `[[bin]]` targets.
@@ -442,21 +578,21 @@ impl Project {
             self.stack_name()
         );
         let (watch, build, run) = match &self.stack {
-            Stack::Go { .. } => (
+            Stack::Go { main, .. } => (
                 "include_ext = [\"go\", \"tpl\", \"tmpl\", \"html\"]\nexclude = [\"*_test.go\", \"vendor\"]",
-                Some("go build -o ./tmp/app ."),
+                Some(format!("go build -o ./tmp/app {main}")),
                 "./tmp/app".to_owned(),
             ),
             Stack::Rust {
                 bin, target_dir, ..
             } => (
                 "include_ext = [\"rs\", \"toml\", \"html\"]\nexclude = [\"target\"]",
-                Some("cargo build"),
+                Some("cargo build".to_owned()),
                 format!("{target_dir}/debug/{bin}"),
             ),
             Stack::Node { main, build_script } => (
                 "include_ext = [\"js\", \"mjs\", \"cjs\", \"ts\", \"json\", \"html\"]\nexclude = [\"node_modules\", \"dist\"]",
-                build_script.then_some("npm run build"),
+                build_script.then(|| "npm run build".to_owned()),
                 format!("node {main}"),
             ),
             Stack::Python { run, .. } => (
@@ -553,7 +689,7 @@ impl Project {
         }
         s.push_str("Next: make the app take its listening socket from hot (fd 3). ");
         s.push_str(match &self.stack {
-            Stack::Go { gin: true } => {
+            Stack::Go { gin: true, .. } => {
                 "In main.go:\n\n\
                  \tl, err := net.FileListener(os.NewFile(3, \"listener\"))\n\
                  \tif err != nil { l, err = net.Listen(\"tcp\", \":8080\") } // without hot\n\
@@ -564,7 +700,7 @@ impl Project {
                  \tgo func() { <-stop; srv.Shutdown(context.Background()) }() // stop: signal.Notify(stop, syscall.SIGTERM)\n\
                  \tsrv.Serve(l) // or r.RunListener(l), which cannot drain requests on stop\n"
             }
-            Stack::Go { gin: false } => {
+            Stack::Go { gin: false, .. } => {
                 "In main.go:\n\n\
                  \tl, err := net.FileListener(os.NewFile(3, \"listener\"))\n\
                  \tif err != nil { l, err = net.Listen(\"tcp\", \":8080\") } // without hot\n\
@@ -737,7 +873,13 @@ mod tests {
             "go.mod",
             "module x\nrequire github.com/gin-gonic/gin v1.9.1\n",
         )]);
-        assert_eq!(detect(&dir).expect("go").stack, Stack::Go { gin: true });
+        assert_eq!(
+            detect(&dir).expect("go").stack,
+            Stack::Go {
+                gin: true,
+                main: ".".into()
+            }
+        );
         let c = loads(&dir);
         assert_eq!(c.build.expect("build").cmd, "go build -o ./tmp/app .");
         assert!(
@@ -837,6 +979,97 @@ mod tests {
             )
         })
         .collect()
+    }
+
+    #[test]
+    fn go_work_use_directives_are_read_in_order() {
+        let dir = project(&[(
+            "go.work",
+            "go 1.22\n\nuse ./api // the API\nuse (\n\t./web\n\t\"./libs/shared/\" // quoted\n\t// ./old\n\t.\n)\n\
+             toolchain go1.22.1\nuse ../elsewhere\n",
+        )]);
+        assert_eq!(go_workspace(&dir), ["api", "web", "libs/shared", "."]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_go_workspace_gets_one_app_per_server_module_and_watches_its_libraries() {
+        let dir = project(&[
+            ("go.work", "go 1.22\nuse (\n\t./api\n\t./site\n\t./lib\n)\n"),
+            (
+                "api/go.mod",
+                "module example.com/api\nrequire github.com/gin-gonic/gin v1.9.1\n",
+            ),
+            ("api/main.go", "package main\n"),
+            ("site/go.mod", "module example.com/site\n"),
+            ("site/cmd/web/main.go", "package main\n"),
+            ("site/cmd/admin/main.go", "package main\n"),
+            ("site/internal/pages/pages.go", "package pages\n"),
+            ("lib/go.mod", "module example.com/lib\n"),
+            ("lib/lib.go", "package lib\n"),
+        ]);
+        let project_found = detect(&dir).expect("go");
+        assert!(
+            matches!(project_found.stack, Stack::Go { gin: true, .. }),
+            "gin is found in a module's go.mod"
+        );
+        assert!(project_found.notes.is_empty(), "{:?}", project_found.notes);
+        let apps = apps_of(&dir);
+        let app = |name: &str, dir: &str, paths: &[&str]| {
+            (
+                name.to_owned(),
+                format!("./tmp/{name}"),
+                Some(format!("go build -o ./tmp/{name} ./{dir}")),
+                paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            apps,
+            [
+                app("api", "api", &["api", "lib"]),
+                app("admin", "site/cmd/admin", &["site", "lib"]),
+                app("web", "site/cmd/web", &["site", "lib"]),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+
+        // Two modules with a command of one name: each is named after its module too.
+        let dir = project(&[
+            ("go.work", "use ./billing\nuse ./users\n"),
+            ("billing/go.mod", "module b\n"),
+            ("billing/cmd/api/main.go", "package main\n"),
+            ("users/go.mod", "module u\n"),
+            ("users/cmd/api/main.go", "package main\n"),
+        ]);
+        let names: Vec<String> = apps_of(&dir).into_iter().map(|a| a.0).collect();
+        assert_eq!(names, ["billing-api", "users-api"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_go_workspace_with_one_server_builds_it() {
+        let dir = project(&[
+            ("go.work", "use (\n\t./server\n\t./lib\n)\n"),
+            ("server/go.mod", "module s\n"),
+            ("server/main.go", "package main\n"),
+            ("lib/go.mod", "module l\n"),
+        ]);
+        let c = loads(&dir);
+        assert_eq!(
+            c.build.expect("build").cmd,
+            "go build -o ./tmp/app ./server"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+
+        // No server at all: a note says where to point the build.
+        let dir = project(&[("go.work", "use ./lib\n"), ("lib/go.mod", "module l\n")]);
+        let found = detect(&dir).expect("go");
+        assert!(
+            found.notes.iter().any(|n| n.starts_with("go.work:")),
+            "{:?}",
+            found.notes
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -105,6 +105,48 @@ fn init_then_once_go() {
     }
 }
 
+/// A Go workspace (`go.work`) of two server modules and a library one of them imports:
+/// `hot init` writes an app for each, and both build in workspace mode and serve.
+#[test]
+fn init_then_once_go_workspace() {
+    if !have("go") {
+        return;
+    }
+    let project = Project::new();
+    let main_go =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/go/main.go"))
+            .expect("the Go sample");
+    project.write(
+        "go.work",
+        "go 1.19\n\nuse (\n\t./api\n\t./site // the web site\n\t./lib\n)\n",
+    );
+    project.write(
+        "api/go.mod",
+        "module example.com/api\n\ngo 1.19\n\nrequire example.com/lib v0.0.0\n",
+    );
+    project.write(
+        "api/main.go",
+        &main_go.replacen("import (", "import (\n\t_ \"example.com/lib\"", 1),
+    );
+    project.write("site/go.mod", "module example.com/site\n\ngo 1.19\n");
+    project.write("site/cmd/web/main.go", &main_go);
+    project.write("lib/go.mod", "module example.com/lib\n\ngo 1.19\n");
+    project.write("lib/lib.go", "package lib\n");
+    let (code, output) = hot(&project.dir, &["init"]);
+    assert_eq!(code, 0, "{output}");
+    let config = project.read(".hot.toml");
+    assert!(
+        config.contains("[apps.api]") && config.contains("[apps.web]"),
+        "{config}"
+    );
+    let (code, output) = hot(&project.dir, &["--once", "--listen", "127.0.0.1:0"]);
+    assert_eq!(
+        code, 0,
+        "hot --once failed for the Go workspace:\n{output}\n{config}"
+    );
+    assert!(project.path("tmp/api").is_file() && project.path("tmp/web").is_file());
+}
+
 #[test]
 fn init_then_once_node() {
     if have("node") {
