@@ -73,17 +73,16 @@ pub struct Entry {
 pub fn detect(root: &Path) -> Option<Project> {
     let has = |name: &str| root.join(name).is_file();
     let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
-    let workspace = go_workspace(root);
-    let stack = if has("go.mod") || !workspace.is_empty() {
+    let go_work = GoWorkspace::read(root);
+    let stack = if has("go.mod") || !go_work.modules.is_empty() {
         let gin = std::iter::once(root.to_path_buf())
-            .chain(workspace.iter().map(|m| root.join(m)))
+            .chain(go_work.modules.iter().map(|m| root.join(m)))
             .any(|dir| {
                 std::fs::read_to_string(dir.join("go.mod"))
                     .is_ok_and(|m| m.contains("github.com/gin-gonic/gin"))
             });
-        let mains = go_workspace_mains(root, &workspace);
-        let main = match (has("main.go"), mains.as_slice()) {
-            (false, [(_, only)]) => format!("./{only}"),
+        let main = match (has("main.go"), go_work.servers.as_slice()) {
+            (false, [only]) => format!("./{}", only.package),
             _ => ".".to_owned(),
         };
         Stack::Go { gin, main }
@@ -124,7 +123,7 @@ pub fn detect(root: &Path) -> Option<Project> {
         return None;
     };
     let mut notes = Vec::new();
-    if has("go.work") && go_workspace_mains(root, &workspace).is_empty() {
+    if has("go.work") && go_work.servers.is_empty() {
         notes.push(
             "go.work: no module of the workspace has a main package (main.go or cmd/NAME/main.go); \
              point [build] cmd at the one to run (`go build -o ./tmp/app ./api`)"
@@ -147,7 +146,7 @@ pub fn detect(root: &Path) -> Option<Project> {
                 .join(", ")
         ));
     }
-    let entries = entries(&stack, root);
+    let entries = entries(&stack, root, &go_work);
     Some(Project {
         stack,
         notes,
@@ -158,7 +157,7 @@ pub fn detect(root: &Path) -> Option<Project> {
 /// The servers of a repository that has several: `cmd/NAME/main.go` (Go), binaries of the
 /// package or of the workspace's members (Rust), npm workspaces with a `main` (Node). Fewer
 /// than two: none (a one-app config).
-fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
+fn entries(stack: &Stack, root: &Path, go_work: &GoWorkspace) -> Vec<Entry> {
     let dirs_in = |dir: &Path| -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map(|d| {
@@ -182,25 +181,28 @@ fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
             })
             .collect()
     };
-    let workspace = go_workspace(root);
     let found: Vec<Entry> = match stack {
-        Stack::Go { .. } if !workspace.is_empty() => {
-            let servers = go_workspace_servers(root, &workspace);
+        Stack::Go { .. } if !go_work.modules.is_empty() => {
             // Modules without a server: libraries the servers share.
-            let libraries: Vec<&String> = workspace
+            let libraries: Vec<&String> = go_work
+                .modules
                 .iter()
-                .filter(|m| *m != "." && !servers.iter().any(|(_, _, module)| module == *m))
+                .filter(|m| *m != "." && !go_work.servers.iter().any(|s| s.module == **m))
                 .collect();
-            servers
+            go_work
+                .servers
                 .iter()
-                .map(|(name, dir, module)| Entry {
-                    name: name.clone(),
+                .map(|server| Entry {
+                    name: server.name.clone(),
                     // Its whole module (a command's package uses the module's others).
-                    paths: std::iter::once(module.clone())
+                    paths: std::iter::once(server.module.clone())
                         .chain(libraries.iter().map(|m| (*m).clone()))
                         .collect(),
-                    build: Some(format!("go build -o ./tmp/{name} ./{dir}")),
-                    run: format!("./tmp/{name}"),
+                    build: Some(format!(
+                        "go build -o ./tmp/{} ./{}",
+                        server.name, server.package
+                    )),
+                    run: format!("./tmp/{}", server.name),
                 })
                 .collect()
         }
@@ -234,106 +236,117 @@ fn entries(stack: &Stack, root: &Path) -> Vec<Entry> {
     if found.len() < 2 { Vec::new() } else { found }
 }
 
-/// The modules a `go.work` file uses (`use ./api` or a `use ( … )` block), as paths relative
-/// to `root` without `./`, in the file's order; none without a go.work.
-fn go_workspace(root: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(root.join("go.work")) else {
-        return Vec::new();
-    };
-    let mut modules = Vec::new();
-    let mut in_block = false;
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("").trim();
-        let path = if in_block {
-            if line == ")" {
-                in_block = false;
-                continue;
-            }
-            line
-        } else if let Some(rest) = line.strip_prefix("use") {
-            let rest = rest.trim();
-            if rest == "(" {
-                in_block = true;
-                continue;
-            }
-            if rest.is_empty() || !line[3..].starts_with(char::is_whitespace) {
-                continue;
-            }
-            rest
-        } else {
-            continue;
+/// A Go workspace (`go.work`): the modules it uses and the servers among them. Empty without
+/// a go.work.
+#[derive(Debug, Default)]
+struct GoWorkspace {
+    /// Paths relative to the root, without `./`, in the file's order.
+    modules: Vec<String>,
+    servers: Vec<GoServer>,
+}
+
+/// A main package of a workspace module.
+#[derive(Debug)]
+struct GoServer {
+    /// The module directory's name for its `main.go`, the command's for `cmd/NAME/main.go`;
+    /// a name two modules share is prefixed with its module's.
+    name: String,
+    /// The package directory, relative to the root.
+    package: String,
+    /// Its module's directory.
+    module: String,
+}
+
+impl GoWorkspace {
+    fn read(root: &Path) -> GoWorkspace {
+        let modules = GoWorkspace::modules(root);
+        let servers = GoWorkspace::servers(root, &modules);
+        GoWorkspace { modules, servers }
+    }
+
+    /// The modules of `use ./api` lines and `use ( … )` blocks; none outside the root.
+    fn modules(root: &Path) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(root.join("go.work")) else {
+            return Vec::new();
         };
-        let path = path.trim_matches(|c| c == '"' || c == '`');
-        let path = path
-            .strip_prefix("./")
-            .unwrap_or(path)
-            .trim_end_matches('/');
-        if !path.is_empty() && !path.starts_with("..") && !Path::new(path).is_absolute() {
-            modules.push(if path == "." {
-                ".".to_owned()
+        let mut modules = Vec::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            let line = line.split("//").next().unwrap_or("").trim();
+            let path = if in_block {
+                if line == ")" {
+                    in_block = false;
+                    continue;
+                }
+                line
+            } else if let Some(rest) = line
+                .strip_prefix("use")
+                .filter(|r| r.starts_with(char::is_whitespace) || r.starts_with('('))
+            {
+                let rest = rest.trim();
+                if rest == "(" {
+                    in_block = true;
+                    continue;
+                }
+                rest
             } else {
-                path.to_owned()
-            });
+                continue;
+            };
+            let path = path.trim_matches(|c| c == '"' || c == '`');
+            let path = path
+                .strip_prefix("./")
+                .unwrap_or(path)
+                .trim_end_matches('/');
+            if !path.is_empty() && !path.starts_with("..") && !Path::new(path).is_absolute() {
+                modules.push(path.to_owned());
+            }
         }
+        modules
     }
-    modules
-}
 
-/// The servers of a Go workspace: (name, package directory) for each module's `main.go` (named
-/// after the module's directory) and each of its `cmd/NAME/main.go`. A name two modules share
-/// is prefixed with its module's.
-fn go_workspace_mains(root: &Path, modules: &[String]) -> Vec<(String, String)> {
-    go_workspace_servers(root, modules)
-        .into_iter()
-        .map(|(name, dir, _)| (name, dir))
-        .collect()
-}
-
-/// (name, package directory, module directory) of each server of a Go workspace.
-fn go_workspace_servers(root: &Path, modules: &[String]) -> Vec<(String, String, String)> {
-    let mut found: Vec<(String, String, String)> = Vec::new();
-    for module in modules.iter().filter(|m| *m != ".") {
-        let base = Path::new(module)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(module)
-            .to_owned();
-        if root.join(module).join("main.go").is_file() {
-            found.push((base.clone(), module.clone(), module.clone()));
-        }
-        let mut commands: Vec<String> = std::fs::read_dir(root.join(module).join("cmd"))
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.path().join("main.go").is_file())
-                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        commands.sort();
-        for command in commands {
-            found.push((
-                command.clone(),
-                format!("{module}/cmd/{command}"),
-                module.clone(),
-            ));
-        }
-    }
-    let names: Vec<String> = found.iter().map(|(n, _, _)| n.clone()).collect();
-    found
-        .into_iter()
-        .map(|(name, dir, module)| {
-            let base = Path::new(&module)
+    fn servers(root: &Path, modules: &[String]) -> Vec<GoServer> {
+        let base = |module: &str| -> String {
+            Path::new(module)
                 .file_name()
                 .and_then(|n| n.to_str())
-                .unwrap_or(&module)
-                .to_owned();
-            if names.iter().filter(|n| **n == name).count() > 1 && name != base {
-                (format!("{base}-{name}"), dir, module)
-            } else {
-                (name, dir, module)
+                .unwrap_or(module)
+                .to_owned()
+        };
+        let mut found = Vec::new();
+        for module in modules.iter().filter(|m| *m != ".") {
+            if root.join(module).join("main.go").is_file() {
+                found.push(GoServer {
+                    name: base(module),
+                    package: module.clone(),
+                    module: module.clone(),
+                });
             }
-        })
-        .collect()
+            let mut commands: Vec<String> = std::fs::read_dir(root.join(module).join("cmd"))
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.path().join("main.go").is_file())
+                        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            commands.sort();
+            for command in commands {
+                found.push(GoServer {
+                    package: format!("{module}/cmd/{command}"),
+                    name: command,
+                    module: module.clone(),
+                });
+            }
+        }
+        let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
+        for server in &mut found {
+            let module = base(&server.module);
+            if names.iter().filter(|n| **n == server.name).count() > 1 && server.name != module {
+                server.name = format!("{module}-{}", server.name);
+            }
+        }
+        found
+    }
 }
 
 /// The names of a manifest's `[[bin]]` targets.
@@ -988,7 +1001,10 @@ mod tests {
             "go 1.22\n\nuse ./api // the API\nuse (\n\t./web\n\t\"./libs/shared/\" // quoted\n\t// ./old\n\t.\n)\n\
              toolchain go1.22.1\nuse ../elsewhere\n",
         )]);
-        assert_eq!(go_workspace(&dir), ["api", "web", "libs/shared", "."]);
+        assert_eq!(
+            GoWorkspace::modules(&dir),
+            ["api", "web", "libs/shared", "."]
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -237,6 +237,12 @@ fn the_status_line_shows_every_build_in_progress_until_its_own_end() {
         assert!(!line.contains("web"), "web rebuilt too: {line:?}");
     }
 
+    // A number no app has: said so, nothing rebuilt.
+    tty.press("7");
+    tty.wait_line(api_again, "the answer to key 7", |l| {
+        l.contains("key 7: no such app; 1–2 rebuild the apps")
+    });
+
     tty.press("q");
     let status = tty.wait_exit();
     assert!(status.success(), "{status:?}\n{}", tty.lines().join("\n"));

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::watch::{hot_processes, rollup_kb, status_kb};
 use super::{
-    Running, Setup, cpu_seconds, finish, free_port, get, ms, percentile, round, startup_work_done,
+    Running, Setup, cpu_seconds, finish, free_port, get, latency_figures, round, startup_work_done,
 };
 
 const FILES: usize = 20_000;
@@ -143,23 +143,10 @@ fn neighbours(dir: &Path, hot_bin: &Path, app: &Path) -> Vec<(String, Value)> {
         ("quiet", quiet, quiet_failed),
         ("app1_changing", busy, busy_failed),
     ] {
-        out.push((format!("app2_{label}_requests"), json!(latencies.len())));
-        out.push((format!("app2_{label}_failed"), json!(failed)));
-        out.push((
-            format!("app2_{label}_p50_ms"),
-            json!(round(ms(percentile(latencies.clone(), 0.5)))),
-        ));
-        out.push((
-            format!("app2_{label}_p99_ms"),
-            json!(round(ms(percentile(latencies.clone(), 0.99)))),
-        ));
-        out.push((
-            format!("app2_{label}_max_ms"),
-            json!(round(ms(latencies
-                .iter()
-                .max()
-                .copied()
-                .unwrap_or_default()))),
+        out.extend(latency_figures(
+            &format!("app2_{label}"),
+            &latencies,
+            failed,
         ));
     }
     out

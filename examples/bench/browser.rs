@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    BUILD, Running, Setup, cpu_seconds, finish, free_port, get, ms, percentile, round,
-    version_project,
+    BUILD, Running, Setup, cpu_seconds, finish, free_port, get, latency_figures, ms, on_path,
+    percentile, ratio, round, version_project,
 };
 
 /// Concurrent clients of the proxy load.
@@ -148,7 +148,7 @@ pub fn proxy_overhead(
             if *direct > 0.0 {
                 out.push((
                     format!("{through}_{kind}_throughput_ratio"),
-                    json!((proxy / direct * 100.0).round() / 100.0),
+                    json!(ratio(*proxy, *direct)),
                 ));
             }
             let added = p50
@@ -225,12 +225,7 @@ struct Reference {
 impl Reference {
     /// `None` when the proxy is not installed.
     fn start(reference: &ReferenceProxy, work: &Path, app: &Path) -> Option<Reference> {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {}", reference.name)])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
+        if !on_path(reference.name) {
             return None;
         }
         let dir = version_project(work, reference.name);
@@ -448,20 +443,7 @@ pub fn swaps(work: &Path, hot_bin: &Path, count: usize) -> Vec<(String, Value)> 
         stop.store(true, Ordering::Relaxed);
         let (latencies, failed) = client.join().unwrap_or_default();
         running.stop();
-        out.push((format!("{label}_requests"), json!(latencies.len())));
-        out.push((format!("{label}_failed"), json!(failed)));
-        out.push((
-            format!("{label}_p99_ms"),
-            json!(round(ms(percentile(latencies.clone(), 0.99)))),
-        ));
-        out.push((
-            format!("{label}_slowest_ms"),
-            json!(round(ms(latencies
-                .iter()
-                .max()
-                .copied()
-                .unwrap_or_default()))),
-        ));
+        out.extend(latency_figures(label, &latencies, failed));
     }
     out
 }

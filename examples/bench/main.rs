@@ -280,6 +280,39 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Whether `bin` is a command on PATH.
+fn on_path(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `through / to`, to two decimals.
+fn ratio(through: f64, to: f64) -> f64 {
+    (through / to * 100.0).round() / 100.0
+}
+
+/// A client's figures under `prefix`: requests, failed, p50, p99 and the slowest, in ms.
+fn latency_figures(prefix: &str, latencies: &[Duration], failed: usize) -> Vec<(String, Value)> {
+    let at = |p| json!(round(ms(percentile(latencies.to_vec(), p))));
+    vec![
+        (format!("{prefix}_requests"), json!(latencies.len())),
+        (format!("{prefix}_failed"), json!(failed)),
+        (format!("{prefix}_p50_ms"), at(0.5)),
+        (format!("{prefix}_p99_ms"), at(0.99)),
+        (
+            format!("{prefix}_max_ms"),
+            json!(round(ms(latencies
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or_default()))),
+        ),
+    ]
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -14,7 +14,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::browser::{Clients, load};
-use super::{Running, Setup, finish, free_port};
+use super::{Running, Setup, finish, free_port, on_path, ratio};
 
 /// Restarts per server and mode.
 const RESTARTS: usize = 5;
@@ -225,7 +225,6 @@ pub fn only() {
             modes.insert(mode.name.into(), tally.json());
         }
         if let [direct, proxy] = rates[..] {
-            let ratio = |through: f64, to: f64| (through / to * 100.0).round() / 100.0;
             let line = format!(
                 "fresh connections {:.0} → {:.0} req/s ({:.2}×), kept-alive {:.0} → {:.0} req/s ({:.2}×)",
                 direct.fresh,
@@ -481,12 +480,7 @@ enum Failure {
 }
 
 fn have(bin: &str, install: &str) -> Result<(), String> {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
+    if on_path(bin) {
         Ok(())
     } else {
         Err(format!("`{bin}` not found ({install})"))

@@ -24,15 +24,16 @@ const MAX_IDLE: usize = 64;
 #[derive(Debug)]
 pub struct Pool {
     inner: Mutex<Inner>,
-    /// How many apps are being stopped and not gone yet, for requests that wait for none.
-    stopping_now: tokio::sync::watch::Sender<usize>,
+    /// Apps stopped and not gone yet: while there is one, no connection is kept, and requests
+    /// that may not be sent twice wait (a watch, so that they can).
+    stopping: tokio::sync::watch::Sender<Vec<u64>>,
 }
 
 impl Default for Pool {
     fn default() -> Self {
         Pool {
             inner: Mutex::default(),
-            stopping_now: tokio::sync::watch::Sender::new(0),
+            stopping: tokio::sync::watch::Sender::new(Vec::new()),
         }
     }
 }
@@ -43,8 +44,6 @@ struct Inner {
     /// closed instead of coming back.
     generation: u64,
     idle: Vec<SendRequest<Body>>,
-    /// Apps stopped and not gone yet: while there is one, no connection is kept.
-    stopping: Vec<u64>,
 }
 
 /// A connection out of the pool or new, and the generation it belongs to.
@@ -86,7 +85,7 @@ impl Pool {
     pub fn give_back(&self, sender: SendRequest<Body>, generation: u64) {
         let mut inner = self.inner();
         if generation == inner.generation
-            && inner.stopping.is_empty()
+            && self.stopping.borrow().is_empty()
             && inner.idle.len() < MAX_IDLE
             && !sender.is_closed()
         {
@@ -106,17 +105,22 @@ impl Pool {
         let mut inner = self.inner();
         inner.generation += 1;
         inner.idle.clear();
-        if !inner.stopping.contains(&app) {
-            inner.stopping.push(app);
-        }
-        self.stopping_now.send_replace(inner.stopping.len());
+        self.stopping.send_if_modified(|stopping| {
+            let new = !stopping.contains(&app);
+            if new {
+                stopping.push(app);
+            }
+            new
+        });
     }
 
     /// App `app` exited.
     pub fn gone(&self, app: u64) {
-        let mut inner = self.inner();
-        inner.stopping.retain(|a| *a != app);
-        self.stopping_now.send_replace(inner.stopping.len());
+        self.stopping.send_if_modified(|stopping| {
+            let before = stopping.len();
+            stopping.retain(|a| *a != app);
+            stopping.len() != before
+        });
     }
 
     /// Returns once no app is being stopped (at once if none is), or after `patience`.
@@ -127,8 +131,8 @@ impl Pool {
     /// stop-then-start nothing is lost by waiting (the next app starts after the old one
     /// exits); with overlap, such a request waits for the old app's exit.
     pub async fn none_stopping(&self, patience: std::time::Duration) {
-        let mut now = self.stopping_now.subscribe();
-        let _ = tokio::time::timeout(patience, now.wait_for(|n| *n == 0)).await;
+        let mut stopping = self.stopping.subscribe();
+        let _ = tokio::time::timeout(patience, stopping.wait_for(Vec::is_empty)).await;
     }
 }
 

@@ -360,7 +360,18 @@ impl Session {
             Event::Key(Key::RebuildApp(i)) if i < self.slots.len() && self.slots.len() > 1 => {
                 vec![(i, Event::Key(Key::Rebuild))]
             }
-            Event::Key(Key::RebuildApp(_)) => Vec::new(),
+            // A one-app session has no numbered apps; in a session of several, say which keys are.
+            Event::Key(Key::RebuildApp(i)) => {
+                let apps = self.slots.len();
+                if apps > 1 {
+                    self.reporter.warn(format!(
+                        "key {}: no such app; 1–{} rebuild the apps in the order of .hot.toml",
+                        i + 1,
+                        apps.min(9)
+                    ));
+                }
+                Vec::new()
+            }
             Event::Signalled(_) | Event::Key(_) => all(&event),
             Event::ContentsChecked { .. } => Vec::new(),
         }
