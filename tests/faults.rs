@@ -16,6 +16,10 @@ fn a_build_blocked_by_the_running_binary_stops_the_app_and_builds_again() {
     let mut hot = Hot::start(&project, &[]);
     hot.wait("watching");
     let first = hot.wait("start")["pid"].as_u64().expect("pid");
+    // The binary is busy only once the app runs it: `start` comes at spawn, before the exec.
+    wait_until("the app to run tmp/app", || {
+        std::fs::read_to_string(format!("/proc/{first}/comm")).is_ok_and(|c| c.trim() == "app")
+    });
     project.write("src/main.txt", "2");
     let warning = hot.wait("warning");
     assert!(
@@ -134,9 +138,15 @@ fn fds_of(pid: u64) -> Vec<u32> {
 }
 
 /// The names of a process's environment variables, from /proc.
+/// The names of `pid`'s environment variables. Waits for them: a process in the middle of
+/// exec already has its new name but not yet its environment (the kernel sets the name first),
+/// and /proc shows an empty one in between.
 fn vars_of(pid: u64) -> Vec<String> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    environ
+    let read = || std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    wait_until("the process's environment to be set up", || {
+        !read().is_empty()
+    });
+    read()
         .split(|b| *b == 0)
         .filter_map(|kv| {
             String::from_utf8_lossy(kv)
