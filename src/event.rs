@@ -47,6 +47,29 @@ pub enum Event {
     ConfigChanged,
     /// The failure view asked to open this place in the developer's editor.
     OpenInEditor(crate::editor::Location),
+    /// What hot learnt of a port the app binds itself (Linux: `listen::intercept`).
+    #[cfg_attr(not(linux_native), allow(dead_code))]
+    Port { app: AppId, fact: PortFact },
+}
+
+/// A port the app binds itself, as hot holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(linux_native), allow(dead_code))]
+pub enum PortFact {
+    /// hot holds `addr` for the app: its first bind of it, or a later app's (`reused`).
+    Held {
+        addr: std::net::SocketAddr,
+        reused: bool,
+    },
+    /// The app's bind failed: another process listens there.
+    InUse {
+        addr: std::net::SocketAddr,
+        holder: Option<String>,
+    },
+    /// No app binds it any more: hot let go of it.
+    Released { addr: std::net::SocketAddr },
+    /// This app's binds cannot be held, and why.
+    Unavailable(String),
 }
 
 /// How a build ended.

@@ -13,6 +13,8 @@ mod proxy;
 mod ready;
 mod session;
 mod supervise;
+#[cfg(linux_native)]
+mod sys;
 mod ui;
 mod watch;
 

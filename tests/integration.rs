@@ -22,6 +22,7 @@ mod faults;
 mod first_run;
 mod handoff;
 mod output;
+mod own_port;
 mod reload;
 mod restart;
 mod retry;

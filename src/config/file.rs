@@ -87,6 +87,7 @@ pub struct RunSection {
     pub kill_mode: Option<Spanned<String>>,
     pub error_page: Option<bool>,
     pub app_addr: Option<Spanned<String>>,
+    pub hold_ports: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -155,6 +156,7 @@ impl ConfigFile {
                 kill_mode: top.run.kill_mode.or(self.run.kill_mode),
                 error_page: top.run.error_page.or(self.run.error_page),
                 app_addr: top.run.app_addr.or(self.run.app_addr),
+                hold_ports: top.run.hold_ports.or(self.run.hold_ports),
             },
             once: OnceSection {
                 probe: top.once.probe.or(self.once.probe),

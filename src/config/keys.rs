@@ -53,6 +53,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("run.kill_mode", Kind::Str),
     ("run.error_page", Kind::Bool),
     ("run.app_addr", Kind::Str),
+    ("run.hold_ports", Kind::Bool),
     ("ui.clear_on_rebuild", Kind::Bool),
     ("browser.reload", Kind::Bool),
     ("browser.app_port", Kind::Int),

@@ -207,6 +207,8 @@ pub struct RunConfig {
     pub error_page: bool,
     /// Where an app that binds its own port listens, for the proxy.
     pub app_addr: Option<SocketAddr>,
+    /// Hold the ports the app binds itself across its restarts (Linux; `listen::intercept`).
+    pub hold_ports: bool,
 }
 
 /// What the environment and the command line set on top of the file.

@@ -479,6 +479,7 @@ impl Resolver<'_> {
             kill_mode,
             error_page: r.error_page.unwrap_or(true),
             app_addr,
+            hold_ports: r.hold_ports.unwrap_or(true),
             program: program.clone(),
             args,
             env: r.env.unwrap_or_default(),

@@ -319,6 +319,12 @@ impl Session {
                 vec![(app.slot(), event)]
             }
             Event::AppReady { app, .. } => vec![(app.slot(), event)],
+            Event::Port { app, fact } => {
+                if let Some(slot) = self.slots.get_mut(app.slot()) {
+                    slot.port_fact(fact);
+                }
+                Vec::new()
+            }
             Event::Notified { sender, message } => {
                 if !message.ready {
                     return Vec::new();

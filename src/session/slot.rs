@@ -11,15 +11,17 @@ use nix::sys::signal::Signal;
 use crate::build::{self, BuildJob};
 use crate::config::{Config, Ready, Route};
 use crate::error::Error;
-use crate::event::{AppId, BuildEnd, Event};
-use crate::listen::Listeners;
+use crate::event::{AppId, BuildEnd, Event, PortFact};
+use crate::listen::hold::BindKey;
+use crate::listen::{Listeners, PortHold};
 use crate::proxy::{self, Proxy};
 use crate::ready::{self, NotifySocket};
-use crate::supervise::app::AppProcess;
+use crate::supervise::app::{AppProcess, Hold};
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Failure, Goal, Policy, Restart, Verdict};
 use crate::ui::{Message, Reporter, millis};
 use crate::watch::filter::Filter;
+use std::os::fd::OwnedFd;
 
 use super::readiness::{self, Awaited};
 use super::{Facts, Purpose, http};
@@ -70,6 +72,10 @@ pub(super) struct Slot {
     last_change: Option<String>,
     /// What `--once` concluded for this app.
     pub conclusion: Option<(Verdict, Facts)>,
+    /// The ports the app binds itself, held across its restarts (`[run] hold_ports`, Linux).
+    hold: Option<PortHold>,
+    /// Why they cannot be held, once said.
+    hold_unavailable_told: bool,
 }
 
 impl Slot {
@@ -105,9 +111,88 @@ impl Slot {
             css_only_change: false,
             last_change: None,
             conclusion: None,
+            hold: None,
+            hold_unavailable_told: false,
         };
+        slot.set_up_hold();
         slot.bind_notify_if_needed(events);
         Ok(slot)
+    }
+
+    /// Holds the ports the app binds itself when `[run] hold_ports` asks for it and the OS can;
+    /// otherwise says why not, once, when it matters: an app without `listen` binds its own
+    /// port, which then refuses connections while it restarts.
+    fn set_up_hold(&mut self) {
+        let wanted = self.config.run.as_ref().is_some_and(|r| r.hold_ports);
+        if !wanted {
+            self.hold = None;
+            return;
+        }
+        match PortHold::unavailable() {
+            None => {
+                if self.hold.is_none() {
+                    self.hold = Some(PortHold::default());
+                }
+            }
+            Some(why) => {
+                if self.listeners.is_empty() && !self.hold_unavailable_told {
+                    self.hold_unavailable_told = true;
+                    self.reporter.note(format!(
+                        "the ports the app binds itself are not held across restarts: {why}; \
+                         connections to them are refused while it restarts (take fd 3, or set \
+                         `listen` with [proxy] app_port: see the README)"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// What an app's bind of one of `listen`'s ports gets: the socket itself, or behind hot's
+    /// proxy the private socket the proxy forwards to (so the proxy answers on the port the
+    /// app asked for, and can send a request again when a stopping app drops it).
+    fn pinned_for_hold(&self) -> std::io::Result<Vec<(BindKey, OwnedFd)>> {
+        let public = self.listeners.keyed_copies()?;
+        match (self.route, &self.private) {
+            (Route::Direct, _) => Ok(public),
+            (Route::Proxy(_), Some(private)) => {
+                let private = private.keyed_copies()?;
+                Ok(public
+                    .into_iter()
+                    .zip(private)
+                    .map(|((key, _), (_, socket))| (key, socket))
+                    .collect())
+            }
+            (Route::Proxy(_), None) => Ok(Vec::new()),
+        }
+    }
+
+    /// A fact about a port the app binds itself, for the user.
+    pub fn port_fact(&mut self, fact: PortFact) {
+        let message = match fact {
+            PortFact::Held { addr, reused } => Message::PortHeld {
+                addr: addr.to_string(),
+                reused,
+            },
+            PortFact::InUse { addr, holder } => Message::PortInUse {
+                addr: addr.to_string(),
+                holder,
+            },
+            PortFact::Released { addr } => Message::PortReleased {
+                addr: addr.to_string(),
+            },
+            PortFact::Unavailable(why) => {
+                if self.hold_unavailable_told {
+                    return;
+                }
+                self.hold_unavailable_told = true;
+                Message::Note {
+                    message: format!(
+                        "the ports the app binds itself are not held across restarts: {why}"
+                    ),
+                }
+            }
+        };
+        self.reporter.report(&message);
     }
 
     /// What the Supervisor needs to know of the config and of this session.
@@ -489,6 +574,17 @@ impl Slot {
             self.reporter.warn(format!("listener: {e}"));
         }
         let notify = self.notify.as_ref().map(NotifySocket::path);
+        let hold = match &self.hold {
+            Some(ports) => match self.pinned_for_hold() {
+                Ok(pinned) => Some(Hold { ports, pinned }),
+                Err(e) => {
+                    self.reporter
+                        .warn(format!("cannot hold the app's ports this time: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
         let app = match AppProcess::start(
             id,
             run,
@@ -496,6 +592,7 @@ impl Slot {
             sockets,
             notify,
             self.reporter.app_output().as_ref(),
+            hold,
             events.clone(),
         ) {
             Ok(app) => app,

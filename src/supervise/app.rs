@@ -10,11 +10,25 @@ use std::time::Instant;
 
 use crate::config::{KillMode, RunConfig};
 use crate::event::{AppId, Event};
-use crate::listen::{ACTIVATION_VARS, Listeners};
+use crate::listen::hold::BindKey;
+#[cfg(linux_native)]
+use crate::listen::intercept::Pending;
+use crate::listen::{ACTIVATION_VARS, Listeners, PortHold};
 use crate::ui::status::{Sink, Stream};
+use std::os::fd::OwnedFd;
 
 use super::process::{self, ProcessGroup};
 use super::trampoline;
+
+/// What holding an app's own ports needs at its start: the ports held so far, and the sockets
+/// a bind of hot's `listen` ports gets (those sockets themselves, or behind hot's proxy, the
+/// proxy's private ones).
+#[derive(Debug)]
+#[cfg_attr(not(linux_native), allow(dead_code))]
+pub struct Hold<'a> {
+    pub ports: &'a PortHold,
+    pub pinned: Vec<(BindKey, OwnedFd)>,
+}
 
 #[derive(Debug)]
 pub struct AppProcess {
@@ -30,6 +44,8 @@ pub struct AppProcess {
 impl AppProcess {
     /// Starts the app `id` with `listeners` as fds 3.. and `notify` as its `NOTIFY_SOCKET`.
     /// Its output goes through `output` if given, else straight to hot's stdout and stderr.
+    /// With `hold`, the ports it binds itself are held across restarts.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         id: AppId,
         run: &RunConfig,
@@ -37,6 +53,7 @@ impl AppProcess {
         listeners: &Listeners,
         notify: Option<&Path>,
         output: Option<&Sink>,
+        hold: Option<Hold>,
         events: Sender<Event>,
     ) -> io::Result<AppProcess> {
         let mut cmd: Command = trampoline::command(&run.program, &run.args);
@@ -60,13 +77,34 @@ impl AppProcess {
             Some(path) => cmd.env("NOTIFY_SOCKET", path),
             None => cmd.env_remove("NOTIFY_SOCKET"),
         };
+        #[cfg_attr(not(linux_native), allow(unused_mut))]
+        let mut fds = listeners.raw_fds();
+        #[cfg(linux_native)]
+        let pending = match hold {
+            Some(hold) => {
+                let pending = hold.ports.prepare(hold.pinned)?;
+                // After the sockets: the trampoline finds its channel at 3 + LISTEN_FDS.
+                let (var, at) = Pending::env(crate::listen::FIRST_APP_FD + fds.len() as i32);
+                cmd.env(var, at);
+                fds.push(pending.channel());
+                Some(pending)
+            }
+            None => None,
+        };
+        #[cfg(not(linux_native))]
+        let _ = hold;
         let gone = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&gone);
-        let (group, pipes) =
-            process::spawn(&mut cmd, listeners.raw_fds(), events, move |outcome| {
-                flag.store(true, Ordering::Relaxed);
-                Event::AppExited { app: id, outcome }
-            })?;
+        let exit_events = events.clone();
+        let (group, pipes) = process::spawn(&mut cmd, fds, exit_events, move |outcome| {
+            flag.store(true, Ordering::Relaxed);
+            Event::AppExited { app: id, outcome }
+        })?;
+        #[cfg(linux_native)]
+        if let Some(pending) = pending {
+            pending.serve(id, events.clone())?;
+        }
+        let _ = &events;
         if let Some(sink) = output {
             // stdout first, then stderr (see `process::spawn`). The threads end when the app
             // and whatever it started have closed the pipes.

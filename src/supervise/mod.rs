@@ -356,7 +356,10 @@ impl Supervisor {
             Event::AppExited { app, outcome } => self.on_exit(app, outcome, now, effects),
             Event::AppReleased { app } => self.on_released(app, now, effects),
             Event::Signalled(signal) => self.on_signal(signal, now, effects),
-            Event::WatchFailed(_) | Event::Notified { .. } | Event::OpenInEditor(_) => {}
+            Event::WatchFailed(_)
+            | Event::Notified { .. }
+            | Event::OpenInEditor(_)
+            | Event::Port { .. } => {}
         }
     }
 

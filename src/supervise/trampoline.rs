@@ -49,6 +49,9 @@ pub fn run_if_requested() -> Option<ExitCode> {
         // other code can be reading the environment concurrently.
         unsafe { std::env::set_var("LISTEN_PID", std::process::id().to_string()) };
     }
+    // Last before the exec: from here on, the app's binds go to hot first.
+    #[cfg(linux_native)]
+    crate::listen::intercept::enter_if_asked();
     // Rust's runtime ignores SIGPIPE; the app must start with the default disposition.
     // SAFETY: resetting a disposition to SIG_DFL in a single-threaded process.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };

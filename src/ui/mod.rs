@@ -69,6 +69,21 @@ pub enum Message {
         signal: Option<&'static str>,
         ms: u64,
     },
+    /// hot holds a port the app binds itself (`reused`: a restarted app got the socket back).
+    PortHeld {
+        addr: String,
+        reused: bool,
+    },
+    /// The app's bind of `addr` failed: another process listens there.
+    PortInUse {
+        addr: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        holder: Option<String>,
+    },
+    /// No app binds `addr` any more: hot let go of it.
+    PortReleased {
+        addr: String,
+    },
     Warning {
         message: String,
     },
@@ -387,6 +402,8 @@ impl Reporter {
                 }
                 Some(describe(message))
             }
+            // Every restart hands the ports back: news only the first time.
+            Message::PortHeld { reused: true, .. } => None,
             _ => Some(describe(message)),
         }
     }
@@ -468,6 +485,22 @@ fn describe(message: &Message) -> (String, Color) {
                 via.describe()
             ),
             Color::Green,
+        ),
+        Message::PortHeld { addr, .. } => (
+            format!("the app listens on {addr}: hot holds it across restarts"),
+            Color::DarkGrey,
+        ),
+        Message::PortInUse { addr, holder } => (
+            format!(
+                "the app cannot listen on {addr}: {} listens there already; stop it, or change \
+                 the app's port",
+                holder.as_deref().unwrap_or("another process")
+            ),
+            Color::Yellow,
+        ),
+        Message::PortReleased { addr } => (
+            format!("{addr} closed: the app no longer listens there"),
+            Color::DarkGrey,
         ),
         Message::Warning { message } => (message.clone(), Color::Yellow),
         Message::Note { message } => (message.clone(), Color::Cyan),

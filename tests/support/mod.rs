@@ -439,7 +439,12 @@ pub fn http_exchange<S: Read + Write>(mut stream: S) -> Reply {
     }
     let text = String::from_utf8_lossy(&response).into_owned();
     match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Reply::Ok(body.to_owned()),
+        // HTTP/1.0: Python's http.server as its documentation writes it.
+        Some((head, body))
+            if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") =>
+        {
+            Reply::Ok(body.to_owned())
+        }
         _ if text.is_empty() => Reply::Reset,
         _ => Reply::Other(text),
     }

@@ -20,6 +20,32 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::Error;
 
+pub mod hold;
+#[cfg(linux_native)]
+pub mod intercept;
+
+#[cfg(linux_native)]
+pub use intercept::PortHold;
+
+/// Where nothing can see the app's binds: a stand-in that holds nothing.
+#[cfg(not(linux_native))]
+#[derive(Debug, Clone, Default)]
+pub struct PortHold {}
+
+#[cfg(not(linux_native))]
+impl PortHold {
+    pub fn unavailable() -> Option<String> {
+        Some(if cfg!(target_os = "linux") {
+            "this hot was built with the portable code paths (--features portable)".into()
+        } else {
+            format!(
+                "{} has no way to hand a process's bind() to another process",
+                std::env::consts::OS
+            )
+        })
+    }
+}
+
 /// Variables of the socket-activation protocol: they belong to the app alone (a build, or a
 /// process hot did not start for the app, must not see them).
 pub const ACTIVATION_VARS: [&str; 4] = [
@@ -314,7 +340,24 @@ impl Listeners {
         self.first_tcp_fd().map(|(addr, _)| addr)
     }
 
-    /// The raw fds to place at 3, 4, ... in the app's child, in order.
+    /// Copies of the TCP sockets, each with the bind that names it (for `hold`: an app that
+    /// binds one of these ports itself gets the socket hot holds).
+    pub fn keyed_copies(&self) -> io::Result<Vec<(hold::BindKey, OwnedFd)>> {
+        let mut copies = Vec::new();
+        for l in &self.sockets {
+            let Ok(addr) = l.bound.parse::<SocketAddr>() else {
+                continue;
+            };
+            let v6only = addr.is_ipv6() && getsockopt(&l.fd, sockopt::Ipv6V6Only).unwrap_or(true);
+            let copy = fcntl(&l.fd, FcntlArg::F_DUPFD_CLOEXEC(HELD_FD_FLOOR))?;
+            // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+            copies.push((hold::BindKey { addr, v6only }, unsafe {
+                OwnedFd::from_raw_fd(copy)
+            }));
+        }
+        Ok(copies)
+    }
+
     /// The sockets' inode numbers, by which /proc names them in every process holding one.
     pub fn inodes(&self) -> Vec<u64> {
         self.sockets
@@ -324,6 +367,7 @@ impl Listeners {
             .collect()
     }
 
+    /// The raw fds to place at 3, 4, ... in the app's child, in order.
     pub fn raw_fds(&self) -> Vec<RawFd> {
         self.sockets.iter().map(|l| l.fd.as_raw_fd()).collect()
     }
