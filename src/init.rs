@@ -57,6 +57,9 @@ pub struct Project {
     /// Several servers in one repository (Go `cmd/*`, a Cargo workspace or package with
     /// several binaries, npm workspaces): the config offers one `[apps.NAME]` each.
     pub entries: Vec<Entry>,
+    /// The port the app serves on as it is written: read from its code, else its framework's
+    /// default; and where that came from ("main.go:14", "Flask's default").
+    pub port: (u16, String),
 }
 
 /// One server of a repository with several.
@@ -147,10 +150,108 @@ pub fn detect(root: &Path) -> Option<Project> {
         ));
     }
     let entries = entries(&stack, root, &go_work);
+    let port = usual_port(&stack, root);
     Some(Project {
         stack,
         notes,
         entries,
+        port,
+    })
+}
+
+/// The port an app listens on as its code is written: the first port-looking number in its
+/// main source (`":8080"`, `listen(3000)`, `port=5000`, `"127.0.0.1:7878"`), else the
+/// framework's default. hot keeps it, so the app answers where its README says.
+fn usual_port(stack: &Stack, root: &Path) -> (u16, String) {
+    let sources: Vec<String> = match stack {
+        Stack::Go { main, .. } => go_files(root, main),
+        Stack::Rust { .. } => vec!["src/main.rs".into(), "src/bin/main.rs".into()],
+        Stack::Node { main, .. } => vec![
+            main.clone(),
+            "server.js".into(),
+            "app.js".into(),
+            "index.js".into(),
+            "bin/www".into(),
+        ],
+        Stack::Python { .. } => vec!["app.py".into(), "main.py".into(), "server.py".into()],
+        Stack::Ruby { .. } => vec!["config/puma.rb".into()],
+    };
+    for rel in sources {
+        let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
+            continue;
+        };
+        if let Some((port, line)) = port_in(&text) {
+            let rel = rel.trim_start_matches("./");
+            return (port, format!("{rel}:{line}"));
+        }
+    }
+    let (port, whose): (u16, &str) = match stack {
+        Stack::Go { gin: true, .. } => (8080, "Gin's default"),
+        Stack::Go { gin: false, .. } => (8080, "hot's default"),
+        Stack::Rust { .. } => (8080, "hot's default"),
+        Stack::Node { .. } => (3000, "Express's default"),
+        Stack::Python {
+            server: PythonServer::Plain,
+            run,
+        } if run.contains("flask")
+            || ["requirements.txt", "pyproject.toml", "app.py"]
+                .iter()
+                .any(|f| read_lower(root, f).contains("flask")) =>
+        {
+            (5000, "Flask's default")
+        }
+        Stack::Python { .. } => (8000, "uvicorn's, gunicorn's and Django's default"),
+        Stack::Ruby { rails: true, .. } => (3000, "Rails' default"),
+        Stack::Ruby { rails: false, .. } => (9292, "puma's default"),
+    };
+    (port, whose.to_owned())
+}
+
+fn read_lower(root: &Path, name: &str) -> String {
+    std::fs::read_to_string(root.join(name))
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// The .go files of the main package (relative to the project), main.go first.
+fn go_files(root: &Path, main: &str) -> Vec<String> {
+    let dir = main.trim_start_matches("./").trim_start_matches('.');
+    let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| name.ends_with(".go") && !name.ends_with("_test.go"))
+        .map(|name| match dir {
+            "" => name,
+            dir => format!("{dir}/{name}"),
+        })
+        .collect();
+    files.sort_by_key(|f| (!(f == "main.go" || f.ends_with("/main.go")), f.clone()));
+    files
+}
+
+/// The first port a server's source names, and its line (1-based).
+fn port_in(text: &str) -> Option<(u16, usize)> {
+    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let pattern = PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(
+                r#"(?i)(?:\bport\b["']?\s*(?:=|:|\|\||\?\?|,)\s*|\.listen\(\s*|\.run\(\s*["']?[\w.\[\]]*:|["'][\w.\[\]-]*:|["'],\s*|\?[^;\n]*?:\s*)(\d{4,5})\b"#,
+            )
+            .ok()
+        })
+        .as_ref()?;
+    text.lines().enumerate().find_map(|(i, line)| {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") || trimmed.starts_with('#') {
+            return None;
+        }
+        pattern
+            .captures_iter(line)
+            .filter_map(|c| c.get(1)?.as_str().parse::<u16>().ok())
+            .find(|p| *p >= 1024)
+            .map(|p| (p, i + 1))
     })
 }
 
@@ -583,13 +684,30 @@ impl Project {
         if !self.entries.is_empty() {
             return self.apps_template();
         }
+        let (port, from) = &self.port;
         let mut t = format!(
-            "# .hot.toml for a {} project, written by `hot init`. Every key: .hot.toml.example.\n\n\
-             # hot binds this address and hands it to the app as fd 3 (LISTEN_FDS=1), so the\n\
-             # browser never sees \"connection refused\" while the app restarts.\n\
-             listen = [\"{DEFAULT_LISTEN}\"]\n\n",
+            "# .hot.toml for a {} project, written by `hot init`. Every key: .hot.toml.example.\n\n",
             self.stack_name()
         );
+        if self.takes_fd3() {
+            let _ = write!(
+                t,
+                "# The app's usual port ({from}). hot binds it and hands it to the app as fd 3\n\
+                 # (LISTEN_FDS=1), so the browser never sees \"connection refused\" while it restarts.\n\
+                 listen = [\"127.0.0.1:{port}\"]\n\n"
+            );
+        } else {
+            let _ = write!(
+                t,
+                "# The app's usual port ({from}), which it binds itself as it always has: nothing to\n\
+                 # change in the app. hot holds the port across restarts (Linux: it sees the app's\n\
+                 # bind), so the browser never sees \"connection refused\", and its proxy answers there,\n\
+                 # sending again a request that a stopping app dropped, so none fails.\n\
+                 listen = [\"127.0.0.1:{port}\"]\n\n\
+                 [proxy]\n\
+                 enabled = true\n\n"
+            );
+        }
         let (watch, build, run) = match &self.stack {
             Stack::Go { main, .. } => (
                 "include_ext = [\"go\", \"tpl\", \"tmpl\", \"html\"]\nexclude = [\"*_test.go\", \"vendor\"]",
@@ -637,8 +755,24 @@ impl Project {
             t,
             "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
         );
-        t.push_str(PROXY_HINT);
+        if self.takes_fd3() {
+            t.push_str(PROXY_HINT);
+        }
         t
+    }
+
+    /// Whether the command `hot init` writes takes hot's socket by itself (gunicorn reads
+    /// LISTEN_FDS, uvicorn gets `--fd 3`, puma `--bind-to-activated-sockets`): then the app
+    /// needs no proxy in front. Every other app binds its own port.
+    fn takes_fd3(&self) -> bool {
+        matches!(
+            self.stack,
+            Stack::Ruby { .. }
+                | Stack::Python {
+                    server: PythonServer::Gunicorn | PythonServer::Uvicorn,
+                    ..
+                }
+        )
     }
 
     /// The config of a repository with several servers: shared `[watch]` defaults, then one
@@ -700,7 +834,25 @@ impl Project {
         for note in &self.notes {
             let _ = writeln!(s, "note: {note}");
         }
-        s.push_str("Next: make the app take its listening socket from hot (fd 3). ");
+        if self.takes_fd3() {
+            s.push_str("Next: ");
+        } else if self.entries.is_empty() {
+            let _ = writeln!(
+                s,
+                "Nothing to change in the app: run `hot`, and open http://127.0.0.1:{}/.",
+                self.port.0
+            );
+            s.push_str(
+                "Optional, the fastest restarts and the way that holds the port on macOS and the \
+                 BSDs too: take the listening socket from hot (fd 3). ",
+            );
+        } else {
+            s.push_str(
+                "Each app binds its own port as it always has (hot holds it on Linux). Optional, \
+                 the fastest restarts and the way that works on every OS: take the listening \
+                 socket from hot (fd 3). ",
+            );
+        }
         s.push_str(match &self.stack {
             Stack::Go { gin: true, .. } => {
                 "In main.go:\n\n\
@@ -749,7 +901,9 @@ impl Project {
                  \t# http.server: HTTPServer(addr, Handler, bind_and_activate=False); server.socket = sock\n"
             }
         });
-        s.push_str("Then run `hot`.");
+        if self.takes_fd3() {
+            s.push_str("Then run `hot`.");
+        }
         s
     }
 }
@@ -855,9 +1009,12 @@ mod tests {
     use crate::config::{Config, Overrides};
 
     fn project(files: &[(&str, &str)]) -> PathBuf {
+        // One directory per call: tests run in parallel, and several start with `go.work`.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "hot-init-{}-{}",
+            "hot-init-{}-{}-{}",
             std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             files[0].0.replace('/', "_")
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -950,6 +1107,40 @@ mod tests {
         let dir = project(&[("app.py", "")]);
         assert_eq!(loads(&dir).run.expect("run").args, ["app.py"]);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_port_comes_from_the_code_as_each_stack_writes_it() {
+        let cases = [
+            ("\thttp.ListenAndServe(\":8081\", nil)", Some(8081)),
+            ("\tr.Run(\":9000\")", Some(9000)),
+            ("\te.Logger.Fatal(e.Start(\":1323\"))", Some(1323)),
+            ("\tlog.Fatal(app.Listen(\":3001\"))", Some(3001)),
+            ("app.listen(3000, () => {})", Some(3000)),
+            ("const port = process.env.PORT || 4000", Some(4000)),
+            (
+                "server.listen(process.env.LISTEN_FDS ? { fd: 3 } : 8080);",
+                Some(8080),
+            ),
+            ("    app.run(debug=True, port=5001)", Some(5001)),
+            (
+                "    uvicorn.run(app, host=\"0.0.0.0\", port=8001)",
+                Some(8001),
+            ),
+            ("HTTPServer((\"127.0.0.1\", 8080), Handler)", Some(8080)),
+            (
+                "    let listener = TcpListener::bind(\"127.0.0.1:7878\").unwrap();",
+                Some(7878),
+            ),
+            ("// listens on :8080", None),
+            ("# port = 8080", None),
+            ("sleep(1000)", None),
+            ("app.run()", None),
+            ("report = 8080", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(port_in(line).map(|(p, _)| p), want, "{line}");
+        }
     }
 
     #[test]

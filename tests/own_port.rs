@@ -72,7 +72,7 @@ impl Clients {
                                 // A few hundred connections a second find every restart; a
                                 // thousand more would only use up the machine's ephemeral
                                 // ports (TIME_WAIT) for the tests running beside this one.
-                                thread::park_timeout(std::time::Duration::from_millis(3));
+                                thread::park_timeout(std::time::Duration::from_millis(10));
                             }
                             Reply::Refused => {
                                 *refused.lock().expect("lock") += 1;
@@ -465,4 +465,36 @@ fn without_holding_the_app_binds_its_port_itself() {
                 .is_some_and(|m| m.contains("not held across restarts"))
     });
     assert_eq!(said, !holds(), "{}", hot.transcript());
+}
+
+/// `hot init && hot --once` on Node's getting-started server, unchanged: the config keeps the
+/// app's own port (read from its code), and the app answers there through hot.
+#[test]
+fn init_keeps_the_apps_own_port_and_once_passes_with_the_app_unchanged() {
+    if !holds() || !have("node", "apt-get install nodejs") {
+        return;
+    }
+    let port = free_port();
+    let project = Project::new();
+    project.write(
+        "package.json",
+        "{\"name\": \"plain\", \"main\": \"server.js\"}\n",
+    );
+    project.write(
+        "server.js",
+        &format!(
+            "const http = require('http');\n\
+             http.createServer((req, res) => res.end('v0\\n')).listen({port});\n"
+        ),
+    );
+    let (status, output) = run_to_exit(&project.dir, &["init"]);
+    assert!(status.success(), "{output}");
+    let config = project.read(".hot.toml");
+    assert!(
+        config.contains(&format!("listen = [\"127.0.0.1:{port}\"]")),
+        "{config}"
+    );
+    assert!(output.contains("Nothing to change in the app"), "{output}");
+    let (status, output) = run_to_exit(&project.dir, &["--once"]);
+    assert!(status.success(), "{output}");
 }
