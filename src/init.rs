@@ -652,6 +652,12 @@ fn python_command(root: &Path, deps: &str) -> (String, PythonServer) {
                 return (format!("gunicorn {package}.wsgi"), PythonServer::Gunicorn);
             }
         }
+        // Django's own server, on its own port (hot holds it); hot restarts it, so Django's
+        // reloader would only restart it a second time.
+        return (
+            "python3 manage.py runserver --noreload".to_owned(),
+            PythonServer::Plain,
+        );
     }
     let target = format!("{}:app", module.unwrap_or("app"));
     if deps.contains("uvicorn") {

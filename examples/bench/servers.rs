@@ -159,6 +159,98 @@ const SERVERS: [Server; 9] = [
     },
 ];
 
+/// Gin as its README writes it (`r.Run()`, its own port, no fd 3, no signal handling) beside
+/// the same Gin taking fd 3, in one run: with hot holding the port it binds (Linux), with hot's
+/// proxy in front as well (what `hot init` writes), and with holding switched off (what a
+/// restart-only tool gives: the app's port is closed while it restarts).
+fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<String, Value>) {
+    let name = "Gin r.Run(), unmodified";
+    let fd3 = work.join("gin-fd3");
+    let plain = work.join("gin-plain");
+    for dir in [&fd3, &plain] {
+        let _ = std::fs::create_dir_all(dir.join("src"));
+        let _ = std::fs::create_dir_all(dir.join("tmp"));
+    }
+    let built = go(&fd3, include_str!("servers/gin.go"))
+        .and_then(|_| go(&plain, include_str!("servers/gin_plain.go")));
+    if let Err(why) = built {
+        println!("{name:<38} unavailable: {why}");
+        results.insert(name.into(), json!({ "unavailable": why }));
+        return;
+    }
+    let get = |name| Mode {
+        name,
+        extra: "",
+        method: Method::Get,
+        throughput: false,
+    };
+    let common = "[watch]\npaths = [\"src\"]\n[build]\ncmd = \"cp src/version.txt tmp/version.txt\"\n";
+    let mut rows = serde_json::Map::new();
+    let runs: [(&str, &Path, Box<dyn Fn(u16) -> String>); 4] = [
+        (
+            "fd 3 (go-systemd), direct",
+            &fd3,
+            Box::new(|port| {
+                format!(
+                    "listen = [\"127.0.0.1:{port}\"]\n{common}[run]\ncmd = \"./server\"\n\
+                     ready = \"http:/\"\nstop_timeout_ms = 10000\n"
+                )
+            }),
+        ),
+        (
+            "r.Run(), port held",
+            &plain,
+            Box::new(|port| {
+                format!(
+                    "{common}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
+                     stop_timeout_ms = 10000\n"
+                )
+            }),
+        ),
+        (
+            "r.Run(), port held + proxy",
+            &plain,
+            Box::new(|port| {
+                format!(
+                    "listen = [\"127.0.0.1:{port}\"]\n{common}[run]\ncmd = \"./server\"\n\
+                     env = {{ PORT = \"{port}\" }}\nready = \"http:/\"\nstop_timeout_ms = 10000\n\
+                     [proxy]\nenabled = true\n"
+                )
+            }),
+        ),
+        (
+            "r.Run(), hold_ports = false",
+            &plain,
+            Box::new(|port| {
+                format!(
+                    "{common}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
+                     stop_timeout_ms = 10000\nhold_ports = false\n"
+                )
+            }),
+        ),
+    ];
+    for (mode, dir, config) in runs {
+        let port = free_port();
+        let tally = restarts_with(dir, hot_bin, &config(port), port, &get(mode));
+        println!(
+            "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
+            name,
+            mode,
+            tally.ok + tally.failed(),
+            tally.refused,
+            tally.reset,
+            tally.empty,
+            tally.short,
+            tally.timeout,
+            tally.other,
+            tally.worst.as_millis(),
+            tally.gap.as_millis(),
+        );
+        rows.insert(mode.into(), tally.json());
+    }
+    results.insert(name.into(), Value::Object(rows));
+}
+
 pub fn only() {
     let Setup {
         root,
@@ -245,6 +337,9 @@ pub fn only() {
         }
         results.insert(server.name.into(), Value::Object(modes));
     }
+    if wanted.is_empty() || wanted.iter().any(|w| "gin r.run(), unmodified".contains(w.as_str())) {
+        unmodified_gin(&work, &hot_bin, &mut results);
+    }
     finish(&root, "bench-servers.json", &results, &work);
 }
 
@@ -319,12 +414,18 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, mode: &Mode) -> Tally {
         Some(_) => ("", extra),
         None => (extra, ""),
     };
-    let _ = std::fs::write(dir.join("src/version.txt"), "0\n");
     let config = format!(
         "listen = [\"127.0.0.1:{port}\"]\n[watch]\npaths = [\"src\"]\n[build]\n\
          cmd = \"cp src/version.txt tmp/version.txt\"\n[run]\ncmd = {cmd:?}\nready = \"http:/\"\n\
          stop_timeout_ms = 10000\n{run_extra}{top_extra}"
     );
+    restarts_with(dir, hot_bin, &config, port, mode)
+}
+
+/// hot running with `config` (the app answering on `port`) in `dir`, restarted `RESTARTS`
+/// times under load.
+fn restarts_with(dir: &Path, hot_bin: &Path, config: &str, port: u16, mode: &Mode) -> Tally {
+    let _ = std::fs::write(dir.join("src/version.txt"), "0\n");
     let _ = std::fs::write(dir.join(".hot.toml"), config);
     let running = Running::hot(dir, hot_bin);
     let mut tally = Tally::default();
@@ -332,6 +433,17 @@ fn restarts(dir: &Path, hot_bin: &Path, cmd: &str, mode: &Mode) -> Tally {
         tally.other = 1;
         running.stop();
         return tally;
+    }
+    // An app that binds its own port counts as ready when started: the load begins once it
+    // answers, so that only restarts are measured.
+    let answering = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < answering {
+        let mut probe = Tally::default();
+        request(port, Method::Get, &mut probe);
+        if probe.ok == 1 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
     if mode.throughput {
         let rate = |clients| {
