@@ -498,3 +498,30 @@ fn init_keeps_the_apps_own_port_and_once_passes_with_the_app_unchanged() {
     let (status, output) = run_to_exit(&project.dir, &["--once"]);
     assert!(status.success(), "{output}");
 }
+
+/// Behind the proxy without holding (`hold_ports = false`, or an OS that cannot): an app that
+/// binds the proxy's port itself cannot work, and hot says so at start, naming the port.
+#[test]
+fn without_holding_an_app_behind_the_proxy_is_told_what_will_fail() {
+    let port = free_port();
+    let project = python_project(port);
+    project.write(
+        ".hot.toml",
+        &format!(
+            "listen = [\"127.0.0.1:{port}\"]\n[proxy]\nenabled = true\n\
+             [watch]\ninclude_ext = [\"py\"]\n[run]\ncmd = \"python3 app.py\"\nhold_ports = false\n"
+        ),
+    );
+    let mut hot = Hot::start(&project, &[]);
+    let note = hot.wait_for("note", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("address already in use"))
+    });
+    let message = note["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")),
+        "{message}\n{}",
+        hot.transcript()
+    );
+}

@@ -184,7 +184,8 @@ fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<Str
         method: Method::Get,
         throughput: false,
     };
-    let common = "[watch]\npaths = [\"src\"]\n[build]\ncmd = \"cp src/version.txt tmp/version.txt\"\n";
+    let common =
+        "[watch]\npaths = [\"src\"]\n[build]\ncmd = \"cp src/version.txt tmp/version.txt\"\n";
     let mut rows = serde_json::Map::new();
     let runs: [(&str, &Path, Box<dyn Fn(u16) -> String>); 4] = [
         (
@@ -337,7 +338,11 @@ pub fn only() {
         }
         results.insert(server.name.into(), Value::Object(modes));
     }
-    if wanted.is_empty() || wanted.iter().any(|w| "gin r.run(), unmodified".contains(w.as_str())) {
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| "gin r.run(), unmodified".contains(w.as_str()))
+    {
         unmodified_gin(&work, &hot_bin, &mut results);
     }
     finish(&root, "bench-servers.json", &results, &work);

@@ -169,6 +169,7 @@ fn take(
         slot.filter = Some(Filter::new(&config.watch, root, &config.tmp_dir));
     }
     slot.config = config;
+    slot.set_up_hold();
     slot.bind_notify_if_needed(events);
     true
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::build::{self, BuildJob};
-use crate::config::{Config, Ready, Route};
+use crate::config::{Config, Ready, Route, Upstream};
 use crate::error::Error;
 use crate::event::{AppId, BuildEnd, Event, PortFact};
 use crate::listen::hold::BindKey;
@@ -122,29 +122,41 @@ impl Slot {
     /// Holds the ports the app binds itself when `[run] hold_ports` asks for it and the OS can;
     /// otherwise says why not, once, when it matters: an app without `listen` binds its own
     /// port, which then refuses connections while it restarts.
-    fn set_up_hold(&mut self) {
+    pub(super) fn set_up_hold(&mut self) {
         let wanted = self.config.run.as_ref().is_some_and(|r| r.hold_ports);
-        if !wanted {
-            self.hold = None;
-            return;
-        }
-        match PortHold::unavailable() {
-            None => {
+        let why_not = match (wanted, PortHold::unavailable()) {
+            (true, None) => {
                 if self.hold.is_none() {
                     self.hold = Some(PortHold::default());
                 }
+                return;
             }
-            Some(why) => {
-                if self.listeners.is_empty() && !self.hold_unavailable_told {
-                    self.hold_unavailable_told = true;
-                    self.reporter.note(format!(
-                        "the ports the app binds itself are not held across restarts: {why}; \
-                         connections to them are refused while it restarts (take fd 3, or set \
-                         `listen` with [proxy] app_port: see the README)"
-                    ));
-                }
-            }
+            (true, Some(why)) => Some(why),
+            (false, _) => None,
+        };
+        self.hold = None;
+        if self.hold_unavailable_told {
+            return;
         }
+        let behind_proxy = self.route == Route::Proxy(Upstream::Private);
+        let message = match (behind_proxy, why_not) {
+            // The app gets the proxy's private socket as fd 3; its own bind of the public
+            // port would collide with hot's.
+            (true, why) => format!(
+                "the app's own bind of {} is not given hot's socket ({}): an app that binds \
+                 that port itself fails with \"address already in use\"; take fd 3 (see the \
+                 README), or run the app on another port and set [proxy] app_port to it",
+                self.listeners.addrs().join(", "),
+                why.as_deref().unwrap_or("[run] hold_ports = false")
+            ),
+            (false, Some(why)) if self.listeners.is_empty() => format!(
+                "the ports the app binds itself are not held across restarts: {why}; \
+                 connections to them are refused while it restarts (take fd 3: see the README)"
+            ),
+            _ => return,
+        };
+        self.hold_unavailable_told = true;
+        self.reporter.note(message);
     }
 
     /// What an app's bind of one of `listen`'s ports gets: the socket itself, or behind hot's
