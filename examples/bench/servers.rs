@@ -184,51 +184,38 @@ fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<Str
         method: Method::Get,
         throughput: false,
     };
-    let common =
+    /// What every run shares: the "build" the saves trigger.
+    const COMMON: &str =
         "[watch]\npaths = [\"src\"]\n[build]\ncmd = \"cp src/version.txt tmp/version.txt\"\n";
+    /// A row of the table: its name, the server's directory, and its config for a port.
+    type Run<'p> = (&'static str, &'p Path, fn(u16) -> String);
     let mut rows = serde_json::Map::new();
-    let runs: [(&str, &Path, Box<dyn Fn(u16) -> String>); 4] = [
-        (
-            "fd 3 (go-systemd), direct",
-            &fd3,
-            Box::new(|port| {
-                format!(
-                    "listen = [\"127.0.0.1:{port}\"]\n{common}[run]\ncmd = \"./server\"\n\
+    let runs: [Run; 4] = [
+        ("fd 3 (go-systemd), direct", &fd3, |port| {
+            format!(
+                "listen = [\"127.0.0.1:{port}\"]\n{COMMON}[run]\ncmd = \"./server\"\n\
                      ready = \"http:/\"\nstop_timeout_ms = 10000\n"
-                )
-            }),
-        ),
-        (
-            "r.Run(), port held",
-            &plain,
-            Box::new(|port| {
-                format!(
-                    "{common}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
+            )
+        }),
+        ("r.Run(), port held", &plain, |port| {
+            format!(
+                "{COMMON}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
                      stop_timeout_ms = 10000\n"
-                )
-            }),
-        ),
-        (
-            "r.Run(), port held + proxy",
-            &plain,
-            Box::new(|port| {
-                format!(
-                    "listen = [\"127.0.0.1:{port}\"]\n{common}[run]\ncmd = \"./server\"\n\
+            )
+        }),
+        ("r.Run(), port held + proxy", &plain, |port| {
+            format!(
+                "listen = [\"127.0.0.1:{port}\"]\n{COMMON}[run]\ncmd = \"./server\"\n\
                      env = {{ PORT = \"{port}\" }}\nready = \"http:/\"\nstop_timeout_ms = 10000\n\
                      [proxy]\nenabled = true\n"
-                )
-            }),
-        ),
-        (
-            "r.Run(), hold_ports = false",
-            &plain,
-            Box::new(|port| {
-                format!(
-                    "{common}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
+            )
+        }),
+        ("r.Run(), hold_ports = false", &plain, |port| {
+            format!(
+                "{COMMON}[run]\ncmd = \"./server\"\nenv = {{ PORT = \"{port}\" }}\n\
                      stop_timeout_ms = 10000\nhold_ports = false\n"
-                )
-            }),
-        ),
+            )
+        }),
     ];
     for (mode, dir, config) in runs {
         let port = free_port();
