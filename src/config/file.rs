@@ -119,6 +119,7 @@ pub struct BrowserSection {
 pub struct ProxySection {
     pub enabled: Option<bool>,
     pub app_port: Option<Spanned<u16>>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -176,6 +177,7 @@ impl ConfigFile {
             proxy: ProxySection {
                 enabled: top.proxy.enabled.or(self.proxy.enabled),
                 app_port: top.proxy.app_port.or(self.proxy.app_port),
+                allowed_hosts: top.proxy.allowed_hosts.or(self.proxy.allowed_hosts),
             },
             apps: top.apps.or(self.apps),
         }

@@ -60,6 +60,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("browser.editor", Kind::Str),
     ("proxy.enabled", Kind::Bool),
     ("proxy.app_port", Kind::Int),
+    ("proxy.allowed_hosts", Kind::List),
 ];
 
 /// Whether `key` ("build.cmd") is a key flags and the environment can set.

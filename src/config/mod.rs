@@ -54,6 +54,9 @@ pub struct Config {
     pub proxy: bool,
     /// `[browser] editor`: the command that opens a file at a line (else `$VISUAL`, `$EDITOR`).
     pub editor: Option<String>,
+    /// `[proxy] allowed_hosts`: names beside this machine's own that may reach hot's pages
+    /// (`"all"`: any).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Config {

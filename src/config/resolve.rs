@@ -176,6 +176,7 @@ impl Resolver<'_> {
             reload,
             proxy,
             editor: file.browser.editor.filter(|e| !e.trim().is_empty()),
+            allowed_hosts: file.proxy.allowed_hosts.unwrap_or_default(),
         })
     }
 

@@ -6,6 +6,7 @@
 //! only change shared state or broadcast to the browsers (never wait on the network), except
 //! `app_starting`, which must know that hot has stopped accepting before the app gets the socket.
 
+pub mod host;
 mod inject;
 mod page;
 mod pool;
@@ -110,6 +111,8 @@ struct Shared {
     token: Option<String>,
     /// Where requests to open a file in the editor go (the app loop).
     events: std::sync::mpsc::Sender<Event>,
+    /// Which hosts may see hot's own pages (the app's traffic passes whatever its host).
+    hosts: host::AllowedHosts,
 }
 
 impl Shared {
@@ -147,6 +150,7 @@ impl Proxy {
         reload: bool,
         error_page: bool,
         root: std::path::PathBuf,
+        hosts: host::AllowedHosts,
         events: std::sync::mpsc::Sender<Event>,
     ) -> io::Result<Proxy> {
         let proxied = !fronts.is_empty();
@@ -165,6 +169,7 @@ impl Proxy {
                 root,
                 token: random_token(),
                 events,
+                hosts,
             }),
             acceptors: Vec::new(),
             error_page,
@@ -398,7 +403,25 @@ async fn answer(
     target: Option<SocketAddr>,
     shared: &Shared,
 ) -> Response<Body> {
-    match req.uri().path() {
+    let path = req.uri().path();
+    let own_surface = path.starts_with("/__hot/");
+    let failure = shared.state().failure.clone();
+    if own_surface || failure.is_some() {
+        // hot's own pages and the failure view (the build's output, the page's token) answer
+        // only hot's own hosts: never a page of another site that resolved to this machine.
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !shared.hosts.allows_host(host) {
+            return text(
+                StatusCode::FORBIDDEN,
+                host::AllowedHosts::refusal("Host", host),
+            );
+        }
+    }
+    match path {
         "/__hot/events" => return events(shared),
         "/__hot/open" => return open(req, shared).await,
         "/__hot/client.js" => {
@@ -411,7 +434,6 @@ async fn answer(
         _ => {}
     }
     let wants_html = wants_html(req.headers());
-    let failure = shared.state().failure.clone();
     match (failure, target) {
         (Some(failure), _) => failure_page(&failure, wants_html, shared),
         (None, Some(target)) => forward(req, peer, target, shared).await,
@@ -770,23 +792,20 @@ async fn open(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
     if req.method() != Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "hot: POST only\n");
     }
-    // A browser names the page's origin on every POST; it must be this host.
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
+    // A browser names the page's origin on every POST, and the only caller is hot's own
+    // failure view: a request without an Origin (not from a browser page) is refused, and so is
+    // one from a page of a host that is not hot's.
     let origin = req
         .headers()
         .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let same_origin = match (origin, host) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => {
-            origin.strip_prefix("http://").is_some_and(|o| o == host)
-                || origin.strip_prefix("https://").is_some_and(|o| o == host)
-        }
-        (Some(_), None) => false,
-    };
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !shared.hosts.allows_origin(origin) {
+        return text(
+            StatusCode::FORBIDDEN,
+            host::AllowedHosts::refusal("Origin", origin),
+        );
+    }
     let body = match Limited::new(req.into_body(), 4096).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "hot: too large\n"),
@@ -796,7 +815,7 @@ async fn open(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         .token
         .as_deref()
         .is_some_and(|t| asked["token"].as_str() == Some(t));
-    if !same_origin || !token_ok {
+    if !token_ok {
         return text(
             StatusCode::FORBIDDEN,
             "hot: refused: only hot's own failure view may open files\n",

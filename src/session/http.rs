@@ -6,6 +6,7 @@ use crate::config::{Config, Route, Upstream};
 use crate::error::Error;
 use crate::event::Event;
 use crate::listen::Listeners;
+use crate::proxy::host::AllowedHosts;
 use crate::proxy::{Front, Proxy};
 
 /// hot's HTTP side for this route: the private sockets the app gets instead of the public ones
@@ -54,6 +55,7 @@ pub fn http_side(
         config.reload,
         error_page,
         config.root.clone(),
+        AllowedHosts::new(&config.allowed_hosts),
         events,
     )
     .map_err(|e| Error::io("cannot start hot's HTTP side", e))?;
