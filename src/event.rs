@@ -60,6 +60,14 @@ pub enum PortFact {
     Held {
         addr: std::net::SocketAddr,
         reused: bool,
+        /// It was one of `listen` (or behind the proxy, its private socket).
+        pinned: bool,
+    },
+    /// hot takes connections on `addr` (`listen`) and the app does not accept them: it
+    /// listens on `listens` itself.
+    Unserved {
+        addr: std::net::SocketAddr,
+        listens: Vec<std::net::SocketAddr>,
     },
     /// The app's bind failed: another process listens there.
     InUse {

@@ -525,3 +525,48 @@ fn without_holding_an_app_behind_the_proxy_is_told_what_will_fail() {
         hot.transcript()
     );
 }
+
+/// `listen` names one port and the app serves on another: hot says so within seconds, and a
+/// client waiting on hot's port gets a 503 that explains it instead of waiting for ever.
+#[test]
+fn a_listen_port_the_app_does_not_serve_is_reported_and_answered_503() {
+    if !holds() {
+        return;
+    }
+    for proxy in [false, true] {
+        let (public, own) = (free_port(), free_port());
+        let project = python_project(own);
+        let front = if proxy {
+            "[proxy]\nenabled = true\n"
+        } else {
+            ""
+        };
+        project.write(
+            ".hot.toml",
+            &format!(
+                "listen = [\"127.0.0.1:{public}\"]\n{front}[watch]\ninclude_ext = [\"py\"]\n\
+                 [run]\ncmd = \"python3 app.py\"\n"
+            ),
+        );
+        let mut hot = Hot::start(&project, &[]);
+        hot.wait("port_held");
+        // A client that came too early: it waits, then gets the explanation.
+        let waiting = std::thread::spawn(move || get(&format!("127.0.0.1:{public}")));
+        let unserved = hot.wait("port_unserved");
+        assert_eq!(unserved["addr"], format!("127.0.0.1:{public}"));
+        assert_eq!(
+            unserved["listens"],
+            serde_json::json!([format!("127.0.0.1:{own}")])
+        );
+        let answer = waiting.join().expect("client");
+        match answer {
+            Reply::Other(text) => {
+                assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+                assert!(text.contains(&format!("127.0.0.1:{own}")), "{text}");
+            }
+            other => panic!("proxy {proxy}: {other:?}\n{}", hot.transcript()),
+        }
+        // The app itself still answers on its own port.
+        get_until(&format!("127.0.0.1:{own}"), |b| b.starts_with("v0 "));
+    }
+}

@@ -57,8 +57,8 @@ struct Held<S> {
 /// How a bind is answered.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer<'a, S> {
-    /// Put this held socket in place of the app's.
-    Hand(&'a S),
+    /// Put this held socket in place of the app's; `Origin` says which kind it is.
+    Hand(&'a S, Origin),
     /// Bind the app's own socket (and learn it); first let go of these held sockets of an
     /// older generation on the same port, which would make that bind fail.
     Bind { release: Vec<BindKey> },
@@ -138,7 +138,7 @@ impl<S> HeldPorts<S> {
         if let Some(i) = exact.or_else(pinned_port) {
             let held = &mut self.held[i];
             held.claimed_by = held.claimed_by.max(generation);
-            return Answer::Hand(&self.held[i].socket);
+            return Answer::Hand(&self.held[i].socket, self.held[i].origin);
         }
         let release = self
             .held
@@ -183,6 +183,25 @@ impl<S> HeldPorts<S> {
         gone.into_iter().map(|h| (h.key, h.socket)).collect()
     }
 
+    /// What `generation` made of the sockets: the learned ones it bound, and the pinned ones
+    /// (hot's `listen`) it did not bind. An app that bound ports of its own and none of hot's
+    /// may be serving somewhere else than where hot takes its connections.
+    pub fn bound_by(&self, generation: Generation) -> (Vec<BindKey>, Vec<&S>) {
+        let learned = self
+            .held
+            .iter()
+            .filter(|h| h.origin == Origin::Learned && h.claimed_by == generation)
+            .map(|h| h.key)
+            .collect();
+        let unclaimed = self
+            .held
+            .iter()
+            .filter(|h| h.origin == Origin::Pinned && h.claimed_by < generation)
+            .map(|h| &h.socket)
+            .collect();
+        (learned, unclaimed)
+    }
+
     /// Whether `is` picks out a held socket.
     pub fn holds(&self, is: impl Fn(&S) -> bool) -> bool {
         self.held.iter().any(|h| is(&h.socket))
@@ -212,7 +231,7 @@ mod tests {
         assert_eq!(ports.answer(go, first), Answer::Bind { release: vec![] });
         ports.learn(go, 7, first);
         let second = ports.next_generation();
-        assert_eq!(ports.answer(go, second), Answer::Hand(&7));
+        assert_eq!(ports.answer(go, second), Answer::Hand(&7, Origin::Learned));
         // A v6-only socket on the same address is another socket.
         assert_eq!(
             ports.answer(key("[::]:8080", true), second),
@@ -225,17 +244,33 @@ mod tests {
         let mut ports: HeldPorts<u32> = HeldPorts::default();
         ports.pin([(key("127.0.0.1:8080", false), 1)]);
         let g = ports.next_generation();
-        assert_eq!(ports.answer(key("[::]:8080", false), g), Answer::Hand(&1));
+        assert_eq!(
+            ports.answer(key("[::]:8080", false), g),
+            Answer::Hand(&1, Origin::Pinned)
+        );
         assert_eq!(
             ports.answer(key("0.0.0.0:8080", false), g),
-            Answer::Hand(&1)
+            Answer::Hand(&1, Origin::Pinned)
         );
         assert_eq!(
             ports.answer(key("0.0.0.0:8081", false), g),
             Answer::Bind { release: vec![] }
         );
+        let (learned, unclaimed) = ports.bound_by(g);
+        assert!(learned.is_empty() && unclaimed.is_empty());
         // Sweeping never lets a pinned socket go.
         assert!(ports.sweep(g + 5).is_empty());
+    }
+
+    #[test]
+    fn an_app_that_binds_its_own_port_and_not_hots_is_told_apart() {
+        let mut ports: HeldPorts<u32> = HeldPorts::default();
+        ports.pin([(key("127.0.0.1:8080", false), 1)]);
+        let g = ports.next_generation();
+        ports.learn(key("127.0.0.1:3000", false), 2, g);
+        let (learned, unclaimed) = ports.bound_by(g);
+        assert_eq!(learned, vec![key("127.0.0.1:3000", false)]);
+        assert_eq!(unclaimed, vec![&1]);
     }
 
     #[test]
@@ -265,7 +300,7 @@ mod tests {
         let second = ports.next_generation();
         assert_eq!(
             ports.answer(key("127.0.0.1:3000", false), second),
-            Answer::Hand(&1)
+            Answer::Hand(&1, Origin::Learned)
         );
         let gone = ports.sweep(second);
         assert_eq!(gone, vec![(key("127.0.0.1:9229", false), 2)]);
@@ -319,7 +354,7 @@ mod tests {
                         let k = key(&addr, next(2) == 0 && addr.starts_with('['));
                         let held_before = ports.sockets().any(|(hk, _)| *hk == k);
                         match ports.answer(k, generation) {
-                            Answer::Hand(_) => {}
+                            Answer::Hand(..) => {}
                             Answer::Bind { release } => {
                                 assert!(!held_before, "seed {seed}: {k:?} held but not handed");
                                 ports.release(&release);

@@ -33,7 +33,7 @@ use crate::sys::pidfd::PidFd;
 use crate::sys::seccomp::{self, Call, Notifier, Reply, Request, Wait};
 
 use super::HELD_FD_FLOOR;
-use super::hold::{Answer, BindKey, Generation, HeldPorts, SweepRule};
+use super::hold::{Answer, BindKey, Generation, HeldPorts, Origin, SweepRule};
 
 /// The environment variable that tells the trampoline which fd leads back to hot.
 const CHANNEL_VAR: &str = "__HOT_HOLD_FD";
@@ -218,6 +218,7 @@ impl Server {
             if !settled && rule.settled(started, last_bind, Instant::now()) {
                 settled = true;
                 self.sweep();
+                self.check_served();
             }
         }
         self.deepen_backlogs();
@@ -265,7 +266,7 @@ impl Server {
             return (Reply::Continue, false);
         };
         match ports.answer(key, self.generation) {
-            Answer::Hand(held) => {
+            Answer::Hand(held, origin) => {
                 // O_NONBLOCK is shared by every copy of the socket: the app's own choice for
                 // the socket it made wins.
                 if let Ok(flags) = fcntl(&socket, FcntlArg::F_GETFL) {
@@ -282,7 +283,11 @@ impl Server {
                 {
                     Ok(()) => {
                         drop(ports);
-                        self.tell(PortFact::Held { addr, reused: true });
+                        self.tell(PortFact::Held {
+                            addr,
+                            reused: true,
+                            pinned: origin == Origin::Pinned,
+                        });
                         (Reply::Return(0), true)
                     }
                     // The caller was interrupted: it will bind again.
@@ -299,6 +304,7 @@ impl Server {
                         self.tell(PortFact::Held {
                             addr,
                             reused: false,
+                            pinned: false,
                         });
                         (Reply::Return(0), true)
                     }
@@ -349,6 +355,41 @@ impl Server {
         }
     }
 
+    /// The app bound ports of its own and none of hot's `listen`: it may serve elsewhere than
+    /// where hot takes its connections (`listen = ["127.0.0.1:8080"]`, an app on 3000), and a
+    /// client of 8080 would wait for ever. Probes each such socket of hot's, on a thread (the
+    /// binds of other processes must not wait): a connection nobody accepts within a moment
+    /// makes it `Unserved`. An app that takes fd 3 accepts the probe (an empty connection).
+    fn check_served(&self) {
+        let Ok(ports) = self.ports.lock() else {
+            return;
+        };
+        let (learned, unclaimed) = ports.bound_by(self.generation);
+        if learned.is_empty() || unclaimed.is_empty() {
+            return;
+        }
+        let copies: Vec<OwnedFd> = unclaimed
+            .into_iter()
+            .filter_map(|s| s.try_clone().ok())
+            .collect();
+        drop(ports);
+        let listens: Vec<SocketAddr> = learned.iter().map(|k| k.addr).collect();
+        let (app, events) = (self.app, self.events.clone());
+        let _ = std::thread::Builder::new()
+            .name("hold-probe".into())
+            .spawn(move || {
+                for socket in copies {
+                    if let Some(addr) = unaccepted(&socket, PROBE_WAIT) {
+                        let fact = PortFact::Unserved {
+                            addr,
+                            listens: listens.clone(),
+                        };
+                        let _ = events.send(Event::Port { app, fact });
+                    }
+                }
+            });
+    }
+
     fn deepen_backlogs(&self) {
         let Ok(ports) = self.ports.lock() else {
             return;
@@ -366,6 +407,53 @@ impl Server {
             fact,
         });
     }
+}
+
+/// How long a probe connection may wait to be accepted before the socket counts as unserved.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// Connects to the listening `socket` and watches its accept queue: `Some(address)` if the
+/// probe is still waiting there after `wait` (nobody accepts on it), `None` if it was
+/// accepted or the probe could not tell.
+fn unaccepted(socket: &OwnedFd, wait: Duration) -> Option<SocketAddr> {
+    let local = SockRef::from(socket).local_addr().ok()?.as_socket()?;
+    let reach = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv6() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, local.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, local.port())),
+        _ => local,
+    };
+    let inode = nix::sys::stat::fstat(socket).ok()?.st_ino;
+    let probe = std::net::TcpStream::connect_timeout(&reach, wait).ok()?;
+    let deadline = Instant::now() + wait;
+    loop {
+        if accept_queue(inode)? == 0 {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            drop(probe);
+            return Some(local);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The length of a listening socket's accept queue, from /proc/net/tcp{,6} (`rx_queue` of a
+/// LISTEN line is the number of connections waiting to be accepted).
+fn accept_queue(inode: u64) -> Option<u64> {
+    let inode = inode.to_string();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).ok()?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(9) == Some(&inode.as_str()) && fields.get(3) == Some(&"0A") {
+                let queue = fields.get(4)?.split_once(':')?.1;
+                return u64::from_str_radix(queue, 16).ok();
+            }
+        }
+    }
+    None
 }
 
 fn ports_release(ports: &mut HeldPorts<OwnedFd>, keys: &[BindKey]) -> Vec<OwnedFd> {

@@ -76,6 +76,8 @@ pub(super) struct Slot {
     hold: Option<PortHold>,
     /// Why they cannot be held, once said.
     hold_unavailable_told: bool,
+    /// hot answers a `listen` socket that the running app does not serve (`show_unserved`).
+    unserved: bool,
 }
 
 impl Slot {
@@ -113,6 +115,7 @@ impl Slot {
             conclusion: None,
             hold: None,
             hold_unavailable_told: false,
+            unserved: false,
         };
         slot.set_up_hold();
         slot.bind_notify_if_needed(events);
@@ -159,6 +162,38 @@ impl Slot {
         self.reporter.note(message);
     }
 
+    /// Clients of `addr` wait for an app that listens on `listens` instead: they get a 503 that
+    /// says so (hot answers on `addr` until the next start), rather than waiting for ever.
+    fn show_unserved(&mut self, addr: std::net::SocketAddr, listens: &[std::net::SocketAddr]) {
+        let Some(proxy) = &mut self.proxy else {
+            return;
+        };
+        let theirs: Vec<String> = listens.iter().map(ToString::to_string).collect();
+        let public = self.listeners.addrs().join(", ");
+        let failure = proxy::Failure {
+            headline: format!(
+                "the app does not serve {public}: it listens on {} itself",
+                theirs.join(", ")
+            ),
+            after: None,
+            output: format!(
+                "hot takes the connections of {public} (`listen` in .hot.toml) and hands the socket \
+                 to the app ({addr}), but the app binds its own port and never accepts there.\n\
+                 Set listen = [\"{}\"] in .hot.toml (hot reloads it), or make the app take fd 3.\n",
+                theirs.first().map_or("127.0.0.1:PORT", String::as_str)
+            ),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, millis),
+        };
+        match proxy.show_failure(failure, &self.listeners) {
+            Ok(()) => self.unserved = true,
+            Err(e) => self
+                .reporter
+                .warn(format!("cannot serve the error page: {e}")),
+        }
+    }
+
     /// What an app's bind of one of `listen`'s ports gets: the socket itself, or behind hot's
     /// proxy the private socket the proxy forwards to (so the proxy answers on the port the
     /// app asked for, and can send a request again when a stopping app drops it).
@@ -181,10 +216,33 @@ impl Slot {
     /// A fact about a port the app binds itself, for the user.
     pub fn port_fact(&mut self, fact: PortFact) {
         let message = match fact {
-            PortFact::Held { addr, reused } => Message::PortHeld {
-                addr: addr.to_string(),
+            PortFact::Held {
+                addr,
                 reused,
-            },
+                pinned,
+            } => {
+                if pinned && self.unserved {
+                    // The app binds hot's port after all (it started late, as under a
+                    // debugger that waits for its client): it serves there now.
+                    self.unserved = false;
+                    if let Some(proxy) = &mut self.proxy {
+                        proxy.app_starting();
+                    }
+                }
+                Message::PortHeld {
+                    addr: addr.to_string(),
+                    reused,
+                }
+            }
+            PortFact::Unserved { addr, listens } => {
+                self.show_unserved(addr, &listens);
+                Message::PortUnserved {
+                    // What the user knows hot by: `listen` (behind the proxy, `addr` is the
+                    // proxy's private socket).
+                    addr: self.listeners.addrs().join(", "),
+                    listens: listens.iter().map(ToString::to_string).collect(),
+                }
+            }
             PortFact::InUse { addr, holder } => Message::PortInUse {
                 addr: addr.to_string(),
                 holder,
@@ -581,6 +639,7 @@ impl Slot {
             // Before the app gets the socket: hot must no longer be accepting on it.
             proxy.app_starting();
         }
+        self.unserved = false;
         let sockets = self.app_sockets();
         if let Err(e) = sockets.reset() {
             self.reporter.warn(format!("listener: {e}"));

@@ -80,6 +80,12 @@ pub enum Message {
         #[serde(skip_serializing_if = "Option::is_none")]
         holder: Option<String>,
     },
+    /// hot takes connections on `addr` and the app does not accept them: it listens on
+    /// `listens` itself. Clients of `addr` get a 503 that says so.
+    PortUnserved {
+        addr: String,
+        listens: Vec<String>,
+    },
     /// No app binds `addr` any more: hot let go of it.
     PortReleased {
         addr: String,
@@ -495,6 +501,15 @@ fn describe(message: &Message) -> (String, Color) {
                 "the app cannot listen on {addr}: {} listens there already; stop it, or change \
                  the app's port",
                 holder.as_deref().unwrap_or("another process")
+            ),
+            Color::Yellow,
+        ),
+        Message::PortUnserved { addr, listens } => (
+            format!(
+                "nothing accepts the connections hot takes on {addr}: the app listens on {} \
+                 itself; clients of {addr} get a 503 saying so. Set `listen` in .hot.toml to \
+                 the app's address (it is reloaded), or remove it",
+                listens.join(", ")
             ),
             Color::Yellow,
         ),

@@ -430,7 +430,9 @@ pub fn get(addr: &str) -> Reply {
 }
 
 pub fn http_exchange<S: Read + Write>(mut stream: S) -> Reply {
-    if let Err(e) = stream.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n") {
+    if let Err(e) =
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    {
         return classify(e);
     }
     let mut response = Vec::new();
