@@ -655,16 +655,27 @@ fn python_command(root: &Path, deps: &str) -> (String, PythonServer) {
         // Django's own server, on its own port (hot holds it); hot restarts it, so Django's
         // reloader would only restart it a second time.
         return (
-            "python3 manage.py runserver --noreload".to_owned(),
+            "python3 manage.py runserver 127.0.0.1:$PORT --noreload".to_owned(),
             PythonServer::Plain,
         );
     }
+    let module_text = module
+        .map(|m| std::fs::read_to_string(root.join(format!("{m}.py"))).unwrap_or_default())
+        .unwrap_or_default();
+    let flask = deps.contains("flask") || module_text.contains("from flask import");
     let target = format!("{}:app", module.unwrap_or("app"));
     if deps.contains("uvicorn") {
         (format!("uvicorn --fd 3 {target}"), PythonServer::Uvicorn)
     } else if deps.contains("gunicorn") {
         // gunicorn reads LISTEN_FDS / LISTEN_PID itself.
         (format!("gunicorn {target}"), PythonServer::Gunicorn)
+    } else if flask {
+        // Flask's own command, as its quickstart runs an app, with the port hot gives it (its
+        // `--debug` reloader would restart the app a second time: hot does that).
+        (
+            format!("flask --app {} run --port $PORT", module.unwrap_or("app")),
+            PythonServer::Plain,
+        )
     } else {
         (
             format!("python3 {}.py", module.unwrap_or("app")),
@@ -761,6 +772,13 @@ impl Project {
             t,
             "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
         );
+        if !self.takes_fd3() {
+            t.push_str(
+                "# The app's port, by its stack's convention (and $PORT in `cmd`): the `listen` port\n\
+                 # where hot holds the app's binds (Linux), else a private one behind the proxy.\n\
+                 port_env = \"PORT\"\n",
+            );
+        }
         if self.takes_fd3() {
             t.push_str(PROXY_HINT);
         }
@@ -1147,6 +1165,37 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(port_in(line).map(|(p, _)| p), want, "{line}");
         }
+    }
+
+    #[test]
+    fn flask_and_django_get_the_port_through_their_own_flags() {
+        let flask = project(&[
+            ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
+            ("requirements.txt", "flask\n"),
+        ]);
+        let p = detect(&flask).expect("detected");
+        assert_eq!(p.port, (5000, "Flask's default".to_owned()));
+        let config = loads(&flask);
+        let run = config.run.expect("run");
+        assert_eq!(run.program, "flask");
+        assert_eq!(run.args, ["--app", "app", "run", "--port", "$PORT"]);
+        assert_eq!(run.port_env.as_deref(), Some("PORT"));
+        assert_eq!(run.with_port("PORT", 5000).args[4], "5000");
+
+        let django = project(&[
+            ("manage.py", "import django\n"),
+            ("site/wsgi.py", "application = None\n"),
+        ]);
+        let run = loads(&django).run.expect("run");
+        assert_eq!(
+            run.args,
+            ["manage.py", "runserver", "127.0.0.1:$PORT", "--noreload"]
+        );
+        assert_eq!(
+            run.with_port("PORT", 8000).args[2],
+            "127.0.0.1:8000",
+            "runserver gets the port hot gives"
+        );
     }
 
     #[test]

@@ -79,7 +79,13 @@ fn a_foreign_host_gets_neither_the_failure_view_nor_the_event_stream() {
     ] {
         for path in ["/", "/__hot/events", "/__hot/client.js", "/any/page"] {
             let (status, body) = get(&addr, path, &host);
-            assert_eq!(status, 403, "{path} for Host {host:?}: {body}");
+            assert_eq!(
+                status,
+                403,
+                "{path} for Host {host:?} at {addr}: {}\n{}",
+                &body[..body.len().min(200)],
+                hot.transcript()
+            );
             assert!(
                 !body.contains("SECRET_IN_OUTPUT") && !body.contains("data-token"),
                 "{path} leaked to {host:?}: {body}\n{}",
@@ -141,4 +147,34 @@ fn only_hots_own_page_may_open_files() {
         }
     }
     assert_eq!(hot.count("editor"), 0);
+}
+
+/// A request of a foreign host that waits for an app while the build runs, and is answered
+/// when the build fails: it gets the refusal, not the failure view.
+#[test]
+fn a_foreign_request_waiting_for_the_app_is_refused_when_the_build_fails() {
+    let project = web_project(
+        "while [ ! -f src/fail ]; do sleep 0.02; done; echo 'main.go:3:7: SECRET_IN_OUTPUT' >&2; exit 2",
+        &[],
+        "",
+        "[proxy]\nenabled = true",
+    );
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("build_start");
+    let port = addr
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_default();
+    let waiting = {
+        let addr = addr.clone();
+        std::thread::spawn(move || get(&addr, "/", &format!("evil.example:{port}")))
+    };
+    // The request usually reaches hot first and waits there for the app; if the failure comes
+    // first, it is refused at once. Either way the answer must be the refusal.
+    project.write("src/fail", "");
+    hot.wait("build_failed");
+    let (status, body) = waiting.join().expect("client");
+    assert_eq!(status, 403, "{body}\n{}", hot.transcript());
+    assert!(!body.contains("SECRET_IN_OUTPUT"), "{body}");
 }

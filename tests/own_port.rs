@@ -122,6 +122,12 @@ enum Expect {
 /// `VERSION` marker), saves a new version five times while clients keep asking, and checks
 /// each save is served and how the requests fared.
 fn five_saves(project: &Project, source: &str, port: u16, expect: Expect) {
+    five_saves_held(project, source, port, expect, true);
+}
+
+/// `five_saves`, where `held` says whether hot holds the app's own binds (else it runs the app
+/// on a port of its own behind the proxy: `[run] port_env`).
+fn five_saves_held(project: &Project, source: &str, port: u16, expect: Expect, held: bool) {
     let mut hot = Hot::start(project, &[]);
     let addr = format!("127.0.0.1:{port}");
     if expect == Expect::NoneRefused {
@@ -158,10 +164,14 @@ fn five_saves(project: &Project, source: &str, port: u16, expect: Expect) {
         );
     }
     assert!(answered >= 6, "only {answered} answers\n{transcript}");
-    // Every start bound the port again and got the held socket.
-    wait_until("a port_held event for each of the six starts", || {
-        hot.count("port_held") >= 6
-    });
+    if held {
+        // Every start bound the port again and got the held socket.
+        wait_until("a port_held event for each of the six starts", || {
+            hot.count("port_held") >= 6
+        });
+    } else {
+        assert_eq!(hot.count("port_held"), 0, "{transcript}");
+    }
 }
 
 fn go_project(port: u16) -> Project {
@@ -568,5 +578,103 @@ fn a_listen_port_the_app_does_not_serve_is_reported_and_answered_503() {
         }
         // The app itself still answers on its own port.
         get_until(&format!("127.0.0.1:{own}"), |b| b.starts_with("v0 "));
+    }
+}
+
+/// Where hot cannot hold the app's binds (`hold_ports = false` here; macOS, the BSDs and the
+/// portable build always), an app that reads its port from `PORT` runs on a private port behind
+/// hot's proxy: it answers on the `listen` port, and nothing fails across saves.
+#[test]
+fn without_holding_an_app_that_reads_port_runs_behind_the_proxy_on_a_private_port() {
+    if !have("node", "apt-get install nodejs") {
+        return;
+    }
+    let port = free_port();
+    let project = Project::new();
+    project.write(
+        "server.js",
+        &format!(
+            "const http = require('http');\n\
+             const port = process.env.PORT || {port};\n\
+             http.createServer((req, res) => res.end('v0 ' + port + '\\n')).listen(port);\n"
+        ),
+    );
+    project.write(
+        ".hot.toml",
+        &format!(
+            "listen = [\"127.0.0.1:{port}\"]\n[proxy]\nenabled = true\n\
+             [watch]\ninclude_ext = [\"js\"]\n[run]\ncmd = \"node server.js\"\n\
+             port_env = \"PORT\"\nhold_ports = false\n"
+        ),
+    );
+    let body = {
+        let hot = Hot::start(&project, &[]);
+        let body = get_until(&format!("127.0.0.1:{port}"), |b| b.starts_with("v0 "));
+        let told = hot.events().iter().any(|e| {
+            e["event"] == "note"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("it gets PORT="))
+        });
+        assert!(told, "{}", hot.transcript());
+        body
+    };
+    let private: u16 = body
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("the app says its port");
+    assert_ne!(private, port, "the app runs on a private port: {body}");
+    five_saves_held(&project, "server.js", port, Expect::NothingFails, false);
+}
+
+/// `$PORT` in `cmd`'s arguments (`flask run --port $PORT`, `runserver 127.0.0.1:$PORT`) is the
+/// port hot gives the app: with holding, the `listen` port itself; without, a private one.
+#[test]
+fn dollar_port_in_the_command_is_the_port_hot_gives() {
+    for hold in [true, false] {
+        if hold && !holds() {
+            continue;
+        }
+        let port = free_port();
+        let project = Project::new();
+        project.write(
+            "app.py",
+            "import http.server, os, sys\n\n\
+             port = int(sys.argv[1])\n\
+             class Handler(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def log_message(self, *args):\n\
+             \x20       pass\n\
+             \x20   def do_GET(self):\n\
+             \x20       body = ('v0 %d %s\\n' % (port, os.environ.get('PORT'))).encode()\n\
+             \x20       self.send_response(200)\n\
+             \x20       self.send_header('Content-Length', str(len(body)))\n\
+             \x20       self.end_headers()\n\
+             \x20       self.wfile.write(body)\n\n\
+             http.server.HTTPServer(('127.0.0.1', port), Handler).serve_forever()\n",
+        );
+        project.write(
+            ".hot.toml",
+            &format!(
+                "listen = [\"127.0.0.1:{port}\"]\n[proxy]\nenabled = true\n\
+                 [watch]\ninclude_ext = [\"py\"]\n[run]\ncmd = \"python3 app.py ${{PORT}}\"\n\
+                 port_env = \"PORT\"\nhold_ports = {hold}\n"
+            ),
+        );
+        let hot = Hot::start(&project, &[]);
+        let body = get_until(&format!("127.0.0.1:{port}"), |b| b.starts_with("v0 "));
+        let words: Vec<&str> = body.split_whitespace().collect();
+        assert_eq!(
+            words.get(1),
+            words.get(2),
+            "argument and PORT agree: {body}"
+        );
+        let given: u16 = words[1].parse().expect("a port");
+        assert_eq!(
+            given == port,
+            hold,
+            "hold {hold}: {body}\n{}",
+            hot.transcript()
+        );
     }
 }

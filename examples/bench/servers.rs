@@ -190,7 +190,7 @@ fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<Str
     /// A row of the table: its name, the server's directory, and its config for a port.
     type Run<'p> = (&'static str, &'p Path, fn(u16) -> String);
     let mut rows = serde_json::Map::new();
-    let runs: [Run; 4] = [
+    let runs: [Run; 5] = [
         ("fd 3 (go-systemd), direct", &fd3, |port| {
             format!(
                 "listen = [\"127.0.0.1:{port}\"]\n{COMMON}[run]\ncmd = \"./server\"\n\
@@ -208,6 +208,13 @@ fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<Str
                 "listen = [\"127.0.0.1:{port}\"]\n{COMMON}[run]\ncmd = \"./server\"\n\
                      env = {{ PORT = \"{port}\" }}\nready = \"http:/\"\nstop_timeout_ms = 10000\n\
                      [proxy]\nenabled = true\n"
+            )
+        }),
+        ("r.Run(), PORT behind proxy, no hold", &plain, |port| {
+            format!(
+                "listen = [\"127.0.0.1:{port}\"]\n{COMMON}[run]\ncmd = \"./server\"\n\
+                 port_env = \"PORT\"\nhold_ports = false\nready = \"http:/\"\n\
+                 stop_timeout_ms = 10000\n[proxy]\nenabled = true\n"
             )
         }),
         ("r.Run(), hold_ports = false", &plain, |port| {

@@ -88,6 +88,7 @@ pub struct RunSection {
     pub error_page: Option<bool>,
     pub app_addr: Option<Spanned<String>>,
     pub hold_ports: Option<bool>,
+    pub port_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -158,6 +159,7 @@ impl ConfigFile {
                 error_page: top.run.error_page.or(self.run.error_page),
                 app_addr: top.run.app_addr.or(self.run.app_addr),
                 hold_ports: top.run.hold_ports.or(self.run.hold_ports),
+                port_env: top.run.port_env.or(self.run.port_env),
             },
             once: OnceSection {
                 probe: top.once.probe.or(self.once.probe),

@@ -59,6 +59,21 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
 }
 
+impl RunConfig {
+    /// This command with `var` set to `port`, in its environment and wherever `$var` or
+    /// `${var}` appears in its arguments (`flask run --port $PORT`).
+    pub fn with_port(&self, var: &str, port: u16) -> RunConfig {
+        let port = port.to_string();
+        let mut run = self.clone();
+        run.env.insert(var.to_owned(), port.clone());
+        let (plain, braced) = (format!("${var}"), format!("${{{var}}}"));
+        for arg in &mut run.args {
+            *arg = arg.replace(&braced, &port).replace(&plain, &port);
+        }
+        run
+    }
+}
+
 impl Config {
     /// How browsers reach the app: straight through the held sockets, or through hot's proxy.
     pub fn route(&self) -> Route {
@@ -193,7 +208,7 @@ pub struct BuildConfig {
     pub color: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RunConfig {
     pub program: String,
     pub args: Vec<String>,
@@ -212,6 +227,10 @@ pub struct RunConfig {
     pub app_addr: Option<SocketAddr>,
     /// Hold the ports the app binds itself across its restarts (Linux; `listen::intercept`).
     pub hold_ports: bool,
+    /// `[run] port_env`: the variable through which the app learns its port (its stack's
+    /// convention, `PORT`); hot sets it, and `$NAME` in `cmd`'s arguments, to the port the app
+    /// should bind (see `Slot::app_port`).
+    pub port_env: Option<String>,
 }
 
 /// What the environment and the command line set on top of the file.

@@ -462,6 +462,28 @@ impl Resolver<'_> {
             (None, Some((p, _))) => Some(SocketAddr::from(([127, 0, 0, 1], *p.get_ref()))),
             (None, None) => None,
         };
+        let port_env = match &r.port_env {
+            Some(name) => {
+                let text = name.get_ref();
+                let valid = text
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(self.error(
+                        name.span(),
+                        "run.port_env",
+                        format!(
+                            "{text:?}: expected the name of an environment variable, such as \
+                             \"PORT\""
+                        ),
+                    ));
+                }
+                Some(text.clone())
+            }
+            None => None,
+        };
         if app_addr.is_some() && restart_mode == RestartMode::Overlap {
             let m = r.restart_mode.as_ref().map_or(0..0, Spanned::span);
             return Err(self.error(
@@ -481,6 +503,7 @@ impl Resolver<'_> {
             error_page: r.error_page.unwrap_or(true),
             app_addr,
             hold_ports: r.hold_ports.unwrap_or(true),
+            port_env,
             program: program.clone(),
             args,
             env: r.env.unwrap_or_default(),

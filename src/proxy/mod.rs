@@ -406,20 +406,21 @@ async fn answer(
     let path = req.uri().path();
     let own_surface = path.starts_with("/__hot/");
     let failure = shared.state().failure.clone();
-    if own_surface || failure.is_some() {
-        // hot's own pages and the failure view (the build's output, the page's token) answer
-        // only hot's own hosts: never a page of another site that resolved to this machine.
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !shared.hosts.allows_host(host) {
-            return text(
-                StatusCode::FORBIDDEN,
-                host::AllowedHosts::refusal("Host", host),
-            );
-        }
+    // hot's own pages and the failure view (the build's output, the page's token) answer only
+    // hot's own hosts: never a page of another site that resolved to this machine. The app's
+    // own answers pass whatever the host.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let viewer = Viewer {
+        allowed: shared.hosts.allows_host(host),
+        host: host.to_owned(),
+        html: wants_html(req.headers()),
+    };
+    if (own_surface || failure.is_some()) && !viewer.allowed {
+        return viewer.refused();
     }
     match path {
         "/__hot/events" => return events(shared),
@@ -433,10 +434,9 @@ async fn answer(
         }
         _ => {}
     }
-    let wants_html = wants_html(req.headers());
     match (failure, target) {
-        (Some(failure), _) => failure_page(&failure, wants_html, shared),
-        (None, Some(target)) => forward(req, peer, target, shared).await,
+        (Some(failure), _) => failure_page(&failure, viewer.html, shared),
+        (None, Some(target)) => forward(req, peer, target, &viewer, shared).await,
         // Accepted just as an app was starting: it has the socket now.
         (None, None) => {
             let mut r = text(
@@ -455,6 +455,32 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Who asked, as far as hot's own pages care: whether its `Host` is one of hot's, and whether
+/// it wants HTML.
+struct Viewer {
+    allowed: bool,
+    host: String,
+    html: bool,
+}
+
+impl Viewer {
+    fn refused(&self) -> Response<Body> {
+        text(
+            StatusCode::FORBIDDEN,
+            host::AllowedHosts::refusal("Host", &self.host),
+        )
+    }
+
+    /// The failure view for a request that was waiting for the app, if this viewer may see it.
+    fn failure(&self, failure: &Failure, shared: &Shared) -> Response<Body> {
+        if self.allowed {
+            failure_page(failure, self.html, shared)
+        } else {
+            self.refused()
+        }
+    }
 }
 
 fn failure_page(failure: &Failure, html: bool, shared: &Shared) -> Response<Body> {
@@ -479,9 +505,9 @@ async fn forward(
     mut req: Request<Incoming>,
     peer: Option<IpAddr>,
     target: SocketAddr,
+    viewer: &Viewer,
     shared: &Shared,
 ) -> Response<Body> {
-    let wants_html = wants_html(req.headers());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     if let Some(ip) = peer {
         append_forwarded_for(req.headers_mut(), ip);
@@ -531,7 +557,7 @@ async fn forward(
                 let stream = match connect(target, shared).await {
                     Ok(s) => s,
                     Err(Refusal::Failed(failure)) => {
-                        return failure_page(&failure, wants_html, shared);
+                        return viewer.failure(&failure, shared);
                     }
                     Err(Refusal::Unreachable(why)) => return bad_gateway(&why),
                 };
@@ -569,7 +595,7 @@ async fn forward(
         if safe {
             let failure = shared.state().failure.clone();
             if let Some(failure) = failure {
-                return failure_page(&failure, wants_html, shared);
+                return viewer.failure(&failure, shared);
             }
         }
         let sent = tokio::select! {
@@ -580,7 +606,7 @@ async fn forward(
             Ok(()) = failed.changed(), if safe => {
                 let failure = shared.state().failure.clone();
                 match failure {
-                    Some(failure) => return failure_page(&failure, wants_html, shared),
+                    Some(failure) => return viewer.failure(&failure, shared),
                     None => continue,
                 }
             }

@@ -78,6 +78,30 @@ pub(super) struct Slot {
     hold_unavailable_told: bool,
     /// hot answers a `listen` socket that the running app does not serve (`show_unserved`).
     unserved: bool,
+    /// The private port an app that learns its port from `[run] port_env` binds behind the
+    /// proxy, where hot cannot hold the ports it binds (see `convention_route`).
+    convention_port: Option<u16>,
+}
+
+/// How requests reach the app. Behind the proxy, an app that binds its own port and learns it
+/// from `[run] port_env` gets, where hot holds the ports apps bind (Linux), the `listen` port,
+/// whose bind is given the proxy's private socket; elsewhere a free port of its own, which the
+/// proxy forwards to (as with `[proxy] app_port`): no port is shared, so nothing collides.
+fn convention_route(config: &Config) -> Result<(Route, Option<u16>), Error> {
+    let route = config.route();
+    let Some(run) = &config.run else {
+        return Ok((route, None));
+    };
+    let holding = run.hold_ports && PortHold::unavailable().is_none();
+    if route != Route::Proxy(Upstream::Private) || run.port_env.is_none() || holding {
+        return Ok((route, None));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| Error::io("cannot find a free port for the app", e))?
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Ok((Route::Proxy(Upstream::AppAddr(addr)), Some(port)))
 }
 
 impl Slot {
@@ -91,7 +115,7 @@ impl Slot {
         filter: Option<Filter>,
         events: &Sender<Event>,
     ) -> Result<Slot, Error> {
-        let route = config.route();
+        let (route, convention_port) = convention_route(&config)?;
         let (private, proxy) = http::http_side(&config, route, &listeners, events.clone())?;
         let mut slot = Slot {
             index,
@@ -116,6 +140,7 @@ impl Slot {
             hold: None,
             hold_unavailable_told: false,
             unserved: false,
+            convention_port,
         };
         slot.set_up_hold();
         slot.bind_notify_if_needed(events);
@@ -142,6 +167,25 @@ impl Slot {
             return;
         }
         let behind_proxy = self.route == Route::Proxy(Upstream::Private);
+        if let (Some(port), Some(var)) = (
+            self.convention_port,
+            self.config.run.as_ref().and_then(|r| r.port_env.as_ref()),
+        ) {
+            let why = why_not.unwrap_or_else(|| "[run] hold_ports = false".into());
+            let seen = crate::init::detect(&self.config.root)
+                .map(|p| p.port.1)
+                .filter(|at| at.contains(':'))
+                .map(|at| format!(" (its port is written at {at})"))
+                .unwrap_or_default();
+            self.hold_unavailable_told = true;
+            self.reporter.note(format!(
+                "the ports the app binds itself are not held ({why}): it gets {var}={port}, and \
+                 hot's proxy answers on {} for it. An app that ignores {var} and binds that port \
+                 itself fails with \"address already in use\"{seen}: make it read {var}",
+                self.listeners.addrs().join(", ")
+            ));
+            return;
+        }
         let message = match (behind_proxy, why_not) {
             // The app gets the proxy's private socket as fd 3; its own bind of the public
             // port would collide with hot's.
@@ -160,6 +204,13 @@ impl Slot {
         };
         self.hold_unavailable_told = true;
         self.reporter.note(message);
+    }
+
+    /// The port an app that learns it from `[run] port_env` should bind: its private one
+    /// behind the proxy where hot cannot hold binds, else the first `listen` port.
+    fn app_port(&self) -> Option<u16> {
+        self.convention_port
+            .or_else(|| self.listeners.first_tcp().map(|a| a.port()))
     }
 
     /// Clients of `addr` wait for an app that listens on `listens` instead: they get a 503 that
@@ -645,6 +696,14 @@ impl Slot {
             self.reporter.warn(format!("listener: {e}"));
         }
         let notify = self.notify.as_ref().map(NotifySocket::path);
+        let with_port;
+        let run = match (&run.port_env, self.app_port()) {
+            (Some(var), Some(port)) => {
+                with_port = run.with_port(var, port);
+                &with_port
+            }
+            _ => run,
+        };
         let hold = match &self.hold {
             Some(ports) => match self.pinned_for_hold() {
                 Ok(pinned) => Some(Hold { ports, pinned }),
