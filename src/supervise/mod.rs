@@ -13,6 +13,9 @@ pub mod process;
 pub mod release;
 pub mod trampoline;
 
+#[cfg(test)]
+mod simulation;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -465,6 +468,12 @@ impl Supervisor {
                     return;
                 }
                 match then {
+                    // A build started (or is being cancelled) while the app was stopping: it
+                    // is still alive, so these changes are owed to the next one instead of a
+                    // second build running beside it (found by the simulation, seed 13).
+                    AfterStop::Build(changes) if self.build != BuildState::Idle => {
+                        self.burst(now).owe(changes);
+                    }
                     AfterStop::Build(changes) => {
                         self.build = BuildState::Running {
                             changes: changes.clone(),
