@@ -242,7 +242,7 @@ impl World {
                 queue.extend(more);
                 continue;
             }
-            let answer = self.effect(s, effect);
+            let answer = self.effect(effect);
             if let Some(answer) = answer {
                 self.log.push(format!("{:?} answer {answer:?}", self.now));
                 let more = s.step(Some(answer), self.now);
@@ -251,7 +251,7 @@ impl World {
         }
     }
 
-    fn effect(&mut self, s: &mut Supervisor, effect: Effect) -> Option<Event> {
+    fn effect(&mut self, effect: Effect) -> Option<Event> {
         match effect {
             Effect::StartBuild { .. } => {
                 if self.build.is_some() {
@@ -483,7 +483,7 @@ impl World {
                     .any(|d| matches!(d.event, Event::AppExited { app, .. } if app == *id));
                 if !exits {
                     let due = kill_by + slack;
-                    if !deadline.is_some_and(|d| d <= due.max(self.now)) {
+                    if deadline.is_none_or(|d| d > due.max(self.now)) {
                         self.fail(&format!(
                             "{id:?} must be killed by {kill_by:?} and nothing will end it: next deadline {deadline:?} (invariant 3)"
                         ));
@@ -501,7 +501,7 @@ impl World {
                 .iter()
                 .any(|d| matches!(d.event, Event::BuildFinished(_)));
             let due = *at + slack;
-            if !ends && !deadline.is_some_and(|d| d <= due.max(self.now)) {
+            if !ends && deadline.is_none_or(|d| d > due.max(self.now)) {
                 self.fail("a cancelled build that ignores SIGTERM has no kill due (invariant 3)");
             }
         }
