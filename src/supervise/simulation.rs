@@ -514,11 +514,8 @@ impl World {
             return;
         }
         match &event {
-            Event::AppExited { app, .. } => {
-                if self.apps.remove(app).is_none() {
-                    return;
-                }
-            }
+            // What belongs to a process that is gone is not delivered.
+            Event::AppExited { app, .. } if self.apps.remove(app).is_none() => return,
             Event::AppReleased { app } => match self.apps.get_mut(app) {
                 Some(SimApp {
                     state: AppState::Stopping { released, .. },
@@ -526,11 +523,7 @@ impl World {
                 }) => *released = true,
                 _ => return,
             },
-            Event::AppReady { app, .. } => {
-                if !self.apps.contains_key(app) {
-                    return;
-                }
-            }
+            Event::AppReady { app, .. } if !self.apps.contains_key(app) => return,
             Event::BuildFinished(end) => {
                 let Some(build) = self.build.take() else {
                     return;
