@@ -9,6 +9,8 @@ mod event;
 mod init;
 mod listen;
 mod once;
+#[cfg(test)]
+mod properties;
 mod proxy;
 mod ready;
 mod session;

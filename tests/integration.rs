@@ -21,6 +21,7 @@ mod environment;
 mod faults;
 mod first_run;
 mod handoff;
+mod heads;
 mod hosts;
 mod output;
 mod own_port;

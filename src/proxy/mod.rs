@@ -376,6 +376,10 @@ where
         async move { Ok::<_, Infallible>(handle(req, peer, target, &shared).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
+        // A client may shut down its side once it has sent its request (`nc -q`, some load
+        // tools): it still gets the answer. Without this, hyper drops the request at the EOF,
+        // after it may have reached the app (which then acted on a request nobody saw answered).
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
