@@ -313,6 +313,12 @@ impl Hot {
         }
     }
 
+    /// Makes the next `wait` look only at events after those seen so far (once a test has
+    /// checked what it needed among them another way).
+    pub fn skip_seen(&mut self) {
+        self.cursor = self.shared.0.lock().expect("lock").events.len();
+    }
+
     /// All events seen so far.
     pub fn events(&self) -> Vec<Value> {
         self.shared.0.lock().expect("lock").events.clone()
