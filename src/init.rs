@@ -60,6 +60,8 @@ pub struct Project {
     /// The port the app serves on as it is written: read from its code, else its framework's
     /// default; and where that came from ("main.go:14", "Flask's default").
     pub port: (u16, String),
+    /// The code already takes its socket from hot (fd 3, `LISTEN_FDS`).
+    pub fd3_in_code: bool,
 }
 
 /// One server of a repository with several.
@@ -151,11 +153,13 @@ pub fn detect(root: &Path) -> Option<Project> {
     }
     let entries = entries(&stack, root, &go_work);
     let port = usual_port(&stack, root);
+    let fd3_in_code = takes_fd3_in_code(&stack, root);
     Some(Project {
         stack,
         notes,
         entries,
         port,
+        fd3_in_code,
     })
 }
 
@@ -163,7 +167,39 @@ pub fn detect(root: &Path) -> Option<Project> {
 /// main source (`":8080"`, `listen(3000)`, `port=5000`, `"127.0.0.1:7878"`), else the
 /// framework's default. hot keeps it, so the app answers where its README says.
 fn usual_port(stack: &Stack, root: &Path) -> (u16, String) {
-    let sources: Vec<String> = match stack {
+    for rel in main_sources(stack, root) {
+        let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
+            continue;
+        };
+        if let Some((port, line)) = port_in(&text) {
+            let rel = rel.trim_start_matches("./");
+            return (port, format!("{rel}:{line}"));
+        }
+    }
+    usual_default(stack, root)
+}
+
+/// Whether the app's code already takes its socket from hot (or systemd): `LISTEN_FDS`, fd 3,
+/// go-systemd's activation, the listenfd crate. Such an app needs no proxy in front and no
+/// `PORT`.
+fn takes_fd3_in_code(stack: &Stack, root: &Path) -> bool {
+    const MARKERS: [&str; 7] = [
+        "LISTEN_FDS",
+        "NewFile(3",
+        "activation.Listeners",
+        "listenfd",
+        "fileno=3",
+        "fd: 3",
+        "from_raw_fd(3)",
+    ];
+    main_sources(stack, root).iter().any(|rel| {
+        std::fs::read_to_string(root.join(rel)).is_ok_and(|t| MARKERS.iter().any(|m| t.contains(m)))
+    })
+}
+
+/// The files where a server of this stack binds its port, main first.
+fn main_sources(stack: &Stack, root: &Path) -> Vec<String> {
+    match stack {
         Stack::Go { main, .. } => go_files(root, main),
         Stack::Rust { .. } => vec!["src/main.rs".into(), "src/bin/main.rs".into()],
         Stack::Node { main, .. } => vec![
@@ -175,16 +211,11 @@ fn usual_port(stack: &Stack, root: &Path) -> (u16, String) {
         ],
         Stack::Python { .. } => vec!["app.py".into(), "main.py".into(), "server.py".into()],
         Stack::Ruby { .. } => vec!["config/puma.rb".into()],
-    };
-    for rel in sources {
-        let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
-            continue;
-        };
-        if let Some((port, line)) = port_in(&text) {
-            let rel = rel.trim_start_matches("./");
-            return (port, format!("{rel}:{line}"));
-        }
     }
+}
+
+/// The framework's default port, where the code names none.
+fn usual_default(stack: &Stack, root: &Path) -> (u16, String) {
     let (port, whose): (u16, &str) = match stack {
         Stack::Go { gin: true, .. } => (8080, "Gin's default"),
         Stack::Go { gin: false, .. } => (8080, "hot's default"),
@@ -785,18 +816,20 @@ impl Project {
         t
     }
 
-    /// Whether the command `hot init` writes takes hot's socket by itself (gunicorn reads
-    /// LISTEN_FDS, uvicorn gets `--fd 3`, puma `--bind-to-activated-sockets`): then the app
-    /// needs no proxy in front. Every other app binds its own port.
+    /// Whether the app takes hot's socket by itself: its code does already, or the command
+    /// `hot init` writes makes it (gunicorn reads LISTEN_FDS, uvicorn gets `--fd 3`, puma
+    /// `--bind-to-activated-sockets`). Then it needs no proxy in front and no `PORT`. Every
+    /// other app binds its own port.
     fn takes_fd3(&self) -> bool {
-        matches!(
-            self.stack,
-            Stack::Ruby { .. }
-                | Stack::Python {
-                    server: PythonServer::Gunicorn | PythonServer::Uvicorn,
-                    ..
-                }
-        )
+        self.fd3_in_code
+            || matches!(
+                self.stack,
+                Stack::Ruby { .. }
+                    | Stack::Python {
+                        server: PythonServer::Gunicorn | PythonServer::Uvicorn,
+                        ..
+                    }
+            )
     }
 
     /// The config of a repository with several servers: shared `[watch]` defaults, then one
@@ -857,6 +890,13 @@ impl Project {
         }
         for note in &self.notes {
             let _ = writeln!(s, "note: {note}");
+        }
+        if self.fd3_in_code {
+            s.push_str(
+                "The app already takes its listening socket from hot (fd 3): nothing to change. \
+                 Run `hot`.",
+            );
+            return s;
         }
         if self.takes_fd3() {
             s.push_str("Next: ");

@@ -53,7 +53,10 @@ const MAX_HTML: usize = 32 << 20;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Times a safe request (GET, HEAD, OPTIONS without a body) is sent again when the app closed
 /// the connection without answering: it was restarting.
-const RETRIES: usize = 3;
+const RETRIES: usize = 6;
+/// The wait before the first of those, doubling each time (1.3 s in all): an app that binds its
+/// own port may still be dying when the request is sent again, and take it down with it.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// The largest request body hot keeps a copy of while the app answers, so that a request the
 /// app left unread (a server stopping gracefully closes what it accepted and had not read) can
 /// be sent again whatever its method. Bigger or unsized bodies stream through, sent once.
@@ -634,9 +637,15 @@ async fn forward(
                 attempt += 1;
                 body = unsent.map(Request::into_body);
             }
-            Err(_) if safe && attempt < RETRIES => attempt += 1,
+            Err(_) if safe && attempt < RETRIES => {
+                tokio::time::sleep(RETRY_PAUSE * (1 << attempt)).await;
+                attempt += 1;
+            }
             // Reset, no answer: the app closed the connection with the request unread in it.
-            Err(e) if kept.is_some() && reset_unread(&e) && attempt < RETRIES => attempt += 1,
+            Err(e) if kept.is_some() && reset_unread(&e) && attempt < RETRIES => {
+                tokio::time::sleep(RETRY_PAUSE * (1 << attempt)).await;
+                attempt += 1;
+            }
             Err(e) => {
                 return bad_gateway(&format!(
                     "the app closed the connection without answering ({e}); it may have been \
