@@ -10,4 +10,24 @@ fn main() {
         println!("cargo::rustc-cfg=linux_native");
     }
     println!("cargo::rerun-if-changed=build.rs");
+
+    // `hot --version` names the commit: HOT_COMMIT when the release script (or a package
+    // build without .git) sets it, else git's, else "unknown".
+    println!("cargo::rerun-if-env-changed=HOT_COMMIT");
+    println!("cargo::rerun-if-changed=.git/HEAD");
+    println!("cargo::rerun-if-changed=.git/refs/heads");
+    let commit = std::env::var("HOT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            std::process::Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo::rustc-env=HOT_COMMIT={commit}");
 }

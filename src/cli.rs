@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::error::Error;
 
+/// `hot --version`: the version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HOT_COMMIT"), ")");
+
 /// Rebuild and restart a web server on every save, holding its listening socket so that
 /// no connection is ever refused while it restarts.
 ///
@@ -27,7 +30,7 @@ use crate::error::Error;
 /// failed; 2 bad usage or configuration, or a listen address that cannot be bound; 3 the app
 /// crashed or was not ready in time (--once); 129 / 130 / 143 stopped by SIGHUP / SIGINT / SIGTERM.
 #[derive(Debug, Parser)]
-#[command(name = "hot", version, max_term_width = 100)]
+#[command(name = "hot", version = VERSION, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

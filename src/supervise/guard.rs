@@ -167,7 +167,8 @@ fn keep_only(pipe: OwnedFd) -> OwnedFd {
         unsafe {
             if raw == 3 || libc::dup2(raw, 3) == 3 {
                 std::mem::forget(pipe);
-                libc::close_range(4, libc::c_uint::MAX, 0);
+                // The raw system call: musl's libc (the static release build) has no wrapper.
+                libc::syscall(libc::SYS_close_range, 4, libc::c_uint::MAX, 0);
                 return OwnedFd::from_raw_fd(3);
             }
         }
