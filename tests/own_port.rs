@@ -7,7 +7,6 @@
 //! binds: those runs check the one line that says so instead.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -17,14 +16,6 @@ use crate::support::*;
 /// Whether this hot can see an app's binds (Linux, not the portable build).
 fn holds() -> bool {
     !cfg!(feature = "portable")
-}
-
-fn have(tool: &str, how: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    !skip_without(found, &format!("`{tool}`"), how)
 }
 
 /// Clients asking `addr` on fresh connections without pause, each answer sorted.
@@ -468,12 +459,7 @@ fn without_holding_the_app_binds_its_port_itself() {
     project.write("app.py", &text.replace("v0", "v1"));
     assert!(served("v1 "), "{}", hot.transcript());
     assert_eq!(hot.count("port_held"), 0, "{}", hot.transcript());
-    let said = hot.events().iter().any(|e| {
-        e["event"] == "note"
-            && e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("not held across restarts"))
-    });
+    let said = noted(&hot, "not held across restarts");
     assert_eq!(said, !holds(), "{}", hot.transcript());
 }
 
@@ -610,13 +596,7 @@ fn without_holding_an_app_that_reads_port_runs_behind_the_proxy_on_a_private_por
     let body = {
         let hot = Hot::start(&project, &[]);
         let body = get_until(&format!("127.0.0.1:{port}"), |b| b.starts_with("v0 "));
-        let told = hot.events().iter().any(|e| {
-            e["event"] == "note"
-                && e["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("it gets PORT="))
-        });
-        assert!(told, "{}", hot.transcript());
+        assert!(noted(&hot, "it gets PORT="), "{}", hot.transcript());
         body
     };
     let private: u16 = body

@@ -4,20 +4,11 @@
 //! (`cargo run --release --example bench -- --servers-only`); these are the two whose runtime
 //! is in CI: Node and puma.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::support::*;
-
-fn have(tool: &str, how: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    !skip_without(found, &format!("`{tool}`"), how)
-}
 
 /// `cmd` (a server answering `ok PID`) behind hot's proxy, restarted `restarts` times while two
 /// clients keep asking; every answer must be whole.

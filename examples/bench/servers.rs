@@ -227,20 +227,7 @@ fn unmodified_gin(work: &Path, hot_bin: &Path, results: &mut serde_json::Map<Str
     for (mode, dir, config) in runs {
         let port = free_port();
         let tally = restarts_with(dir, hot_bin, &config(port), port, &get(mode));
-        println!(
-            "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
-            name,
-            mode,
-            tally.ok + tally.failed(),
-            tally.refused,
-            tally.reset,
-            tally.empty,
-            tally.short,
-            tally.timeout,
-            tally.other,
-            tally.worst.as_millis(),
-            tally.gap.as_millis(),
-        );
+        tally.print(name, mode);
         rows.insert(mode.into(), tally.json());
     }
     results.insert(name.into(), Value::Object(rows));
@@ -295,20 +282,7 @@ pub fn only() {
         for mode in &MODES {
             let tally = restarts(&dir, &hot_bin, &cmd, mode);
             rates.extend(tally.throughput);
-            println!(
-                "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
-                server.name,
-                mode.name,
-                tally.ok + tally.failed(),
-                tally.refused,
-                tally.reset,
-                tally.empty,
-                tally.short,
-                tally.timeout,
-                tally.other,
-                tally.worst.as_millis(),
-                tally.gap.as_millis(),
-            );
+            tally.print(server.name, mode.name);
             modes.insert(mode.name.into(), tally.json());
         }
         if let [direct, proxy] = rates[..] {
@@ -385,6 +359,24 @@ impl Tally {
         self.timeout += other.timeout;
         self.other += other.other;
         self.worst = self.worst.max(other.worst);
+    }
+
+    /// One row of the table `only` prints.
+    fn print(&self, server: &str, mode: &str) {
+        println!(
+            "{:<38} {:<30} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>9}",
+            server,
+            mode,
+            self.ok + self.failed(),
+            self.refused,
+            self.reset,
+            self.empty,
+            self.short,
+            self.timeout,
+            self.other,
+            self.worst.as_millis(),
+            self.gap.as_millis(),
+        );
     }
 
     fn json(&self) -> Value {

@@ -568,6 +568,23 @@ pub fn get_until_or(addr: &str, deadline: Duration, pred: impl Fn(&str) -> bool)
     false
 }
 
+/// Whether `tool` is on PATH; if not, the test skips loudly (or fails under `CI=true`: see
+/// `skip_without`). `how`: how to install it.
+pub fn have(tool: &str, how: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    !skip_without(found, &format!("`{tool}`"), how)
+}
+
+/// Whether `hot` printed a note containing `text`.
+pub fn noted(hot: &Hot, text: &str) -> bool {
+    hot.events()
+        .iter()
+        .any(|e| e["event"] == "note" && e["message"].as_str().is_some_and(|m| m.contains(text)))
+}
+
 /// Whether a test may go on without a tool it needs: it prints a loud SKIPPED line and returns
 /// false, except under `CI=true`, where a missing tool is a failure (`.ci/run` installs them
 /// all, so a missing one means the set-up broke).
