@@ -15,7 +15,7 @@
 //! When every process under the filter has exited, held sockets get a large backlog again
 //! (Python's servers listen with 5), so connections made while no app runs all wait.
 
-use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -32,8 +32,8 @@ use crate::event::{AppId, Event, PortFact};
 use crate::sys::pidfd::PidFd;
 use crate::sys::seccomp::{self, Call, Notifier, Reply, Request, Wait};
 
-use super::HELD_FD_FLOOR;
 use super::hold::{Answer, BindKey, Generation, HeldPorts, Origin, SweepRule};
+use super::{HELD_FD_FLOOR, procfs};
 
 /// The environment variable that tells the trampoline which fd leads back to hot.
 const CHANNEL_VAR: &str = "__HOT_HOLD_FD";
@@ -82,8 +82,14 @@ impl PortHold {
     }
 
     /// Before an app process starts: refreshes the pinned sockets (hot's `listen`) and opens
-    /// the channel its trampoline will send the filter on.
-    pub fn prepare(&self, pinned: Vec<(BindKey, OwnedFd)>) -> io::Result<Pending> {
+    /// the channel its trampoline will send the filter on, placed in the app's `fds` after its
+    /// sockets (at 3 + LISTEN_FDS) and named in its environment.
+    pub fn prepare(
+        &self,
+        pinned: Vec<(BindKey, OwnedFd)>,
+        cmd: &mut std::process::Command,
+        fds: &mut Vec<RawFd>,
+    ) -> io::Result<Pending> {
         let generation = {
             let mut ports = self
                 .ports
@@ -96,6 +102,9 @@ impl PortHold {
         let high = fcntl(&theirs, FcntlArg::F_DUPFD_CLOEXEC(HELD_FD_FLOOR))?;
         // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
         let theirs = unsafe { OwnedFd::from_raw_fd(high) };
+        let at = super::FIRST_APP_FD + RawFd::try_from(fds.len()).map_err(io::Error::other)?;
+        cmd.env(CHANNEL_VAR, at.to_string());
+        fds.push(theirs.as_raw_fd());
         Ok(Pending {
             ports: Arc::clone(&self.ports),
             generation,
@@ -106,15 +115,6 @@ impl PortHold {
 }
 
 impl Pending {
-    /// The fd to place in the trampoline, and the variable telling it where that fd will be.
-    pub fn channel(&self) -> RawFd {
-        self.theirs.as_raw_fd()
-    }
-
-    pub fn env(at: RawFd) -> (&'static str, String) {
-        (CHANNEL_VAR, at.to_string())
-    }
-
     /// The app process has been spawned: serve its binds on a thread until every process
     /// under its filter is gone.
     pub fn serve(self, app: AppId, events: Sender<Event>) -> io::Result<()> {
@@ -296,7 +296,7 @@ impl Server {
                 }
             }
             Answer::Bind { release } => {
-                drop(ports_release(&mut ports, &release));
+                drop(ports.release(&release));
                 match SockRef::from(&socket).bind(&addr.into()) {
                     Ok(()) => {
                         ports.learn(key, socket, self.generation);
@@ -313,7 +313,7 @@ impl Server {
                         if e.raw_os_error() == Some(libc::EADDRINUSE) {
                             self.tell(PortFact::InUse {
                                 addr,
-                                holder: holder_of(addr.port()),
+                                holder: procfs::holder_of(addr.port()),
                             });
                         }
                         (Reply::Fail(e.raw_os_error().unwrap_or(libc::EIO)), false)
@@ -439,28 +439,12 @@ fn unaccepted(socket: &OwnedFd, wait: Duration) -> Option<SocketAddr> {
     }
 }
 
-/// The length of a listening socket's accept queue, from /proc/net/tcp{,6} (`rx_queue` of a
-/// LISTEN line is the number of connections waiting to be accepted).
+/// The length of a listening socket's accept queue.
 fn accept_queue(inode: u64) -> Option<u64> {
-    let inode = inode.to_string();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).ok()?;
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.get(9) == Some(&inode.as_str()) && fields.get(3) == Some(&"0A") {
-                let queue = fields.get(4)?.split_once(':')?.1;
-                return u64::from_str_radix(queue, 16).ok();
-            }
-        }
-    }
-    None
-}
-
-fn ports_release(ports: &mut HeldPorts<OwnedFd>, keys: &[BindKey]) -> Vec<OwnedFd> {
-    if keys.is_empty() {
-        return Vec::new();
-    }
-    ports.release(keys)
+    procfs::listening()
+        .into_iter()
+        .find(|l| l.inode == inode)
+        .map(|l| l.queued)
 }
 
 /// The trampoline's half: if hot asked for it, installs the filter and sends its listener (or
@@ -554,67 +538,6 @@ fn fd_cloexec(process: u32, fd: RawFd) -> bool {
         .find_map(|l| l.strip_prefix("flags:"))
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .is_none_or(|flags| flags & libc::O_CLOEXEC as u32 != 0)
-}
-
-/// Who listens on TCP `port`: "pid 4242 (python3 app.py)", from /proc (what `ss -ltnp` reads).
-pub fn holder_of(port: u16) -> Option<String> {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let listening = *state == "0A";
-            let on_port = local
-                .rsplit_once(':')
-                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-                == Some(port);
-            if listening && on_port {
-                inodes.push(format!("socket:[{inode}]"));
-            }
-        }
-    }
-    if inodes.is_empty() {
-        return None;
-    }
-    let me = std::process::id();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
-        });
-        if holds {
-            let mut cmdline = String::new();
-            let _ = std::fs::File::open(entry.path().join("cmdline"))
-                .and_then(|mut f| f.read_to_string(&mut cmdline));
-            let command = cmdline.replace('\0', " ").trim().to_owned();
-            return Some(if command.is_empty() {
-                format!("pid {pid}")
-            } else {
-                format!("pid {pid} ({command})")
-            });
-        }
-    }
-    Some("a process hot cannot see (another user's, or in another container)".into())
 }
 
 #[cfg(test)]

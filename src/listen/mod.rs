@@ -23,6 +23,8 @@ use crate::error::Error;
 pub mod hold;
 #[cfg(linux_native)]
 pub mod intercept;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 
 #[cfg(linux_native)]
 pub use intercept::PortHold;
@@ -507,13 +509,29 @@ fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// Who listens on `port`, where the OS tells (Linux).
+fn holder_of(port: u16) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    return procfs::holder_of(port);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = port;
+        None
+    }
+}
+
 fn explain_tcp(e: io::Error, addr: SocketAddr) -> String {
     match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => format!(
-            "{addr} is already in use: is another hot, or the app itself, running? \
-             (`ss -ltnp 'sport = :{}'` shows who holds it)",
-            addr.port()
-        ),
+        Some(libc::EADDRINUSE) => match holder_of(addr.port()) {
+            Some(holder) => format!(
+                "{addr} is already in use by {holder}: stop it, or give hot another address"
+            ),
+            None => format!(
+                "{addr} is already in use: is another hot, or the app itself, running? \
+                 (`ss -ltnp 'sport = :{}'` shows who holds it)",
+                addr.port()
+            ),
+        },
         Some(libc::EACCES) => format!(
             "permission denied: port {} is privileged; use a port above 1023 (or grant \
              CAP_NET_BIND_SERVICE)",

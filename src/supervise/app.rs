@@ -11,8 +11,6 @@ use std::time::Instant;
 use crate::config::{KillMode, RunConfig};
 use crate::event::{AppId, Event};
 use crate::listen::hold::BindKey;
-#[cfg(linux_native)]
-use crate::listen::intercept::Pending;
 use crate::listen::{ACTIVATION_VARS, Listeners, PortHold};
 use crate::ui::status::{Sink, Stream};
 use std::os::fd::OwnedFd;
@@ -81,30 +79,21 @@ impl AppProcess {
         let mut fds = listeners.raw_fds();
         #[cfg(linux_native)]
         let pending = match hold {
-            Some(hold) => {
-                let pending = hold.ports.prepare(hold.pinned)?;
-                // After the sockets: the trampoline finds its channel at 3 + LISTEN_FDS.
-                let (var, at) = Pending::env(crate::listen::FIRST_APP_FD + fds.len() as i32);
-                cmd.env(var, at);
-                fds.push(pending.channel());
-                Some(pending)
-            }
+            Some(hold) => Some(hold.ports.prepare(hold.pinned, &mut cmd, &mut fds)?),
             None => None,
         };
         #[cfg(not(linux_native))]
         let _ = hold;
         let gone = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&gone);
-        let exit_events = events.clone();
-        let (group, pipes) = process::spawn(&mut cmd, fds, exit_events, move |outcome| {
+        let (group, pipes) = process::spawn(&mut cmd, fds, events.clone(), move |outcome| {
             flag.store(true, Ordering::Relaxed);
             Event::AppExited { app: id, outcome }
         })?;
         #[cfg(linux_native)]
         if let Some(pending) = pending {
-            pending.serve(id, events.clone())?;
+            pending.serve(id, events)?;
         }
-        let _ = &events;
         if let Some(sink) = output {
             // stdout first, then stderr (see `process::spawn`). The threads end when the app
             // and whatever it started have closed the pipes.

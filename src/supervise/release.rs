@@ -72,18 +72,11 @@ fn holds_any(leader: u32, inodes: &[u64]) -> bool {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue;
         };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let inode = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u64>().ok());
-            if inode.is_some_and(|i| inodes.contains(&i)) {
-                return true;
-            }
+        let holds = fds.flatten().any(|fd| {
+            crate::listen::procfs::socket_inode(&fd.path()).is_some_and(|i| inodes.contains(&i))
+        });
+        if holds {
+            return true;
         }
     }
     false
