@@ -91,6 +91,41 @@ fn sed_in_place_builds_once_without_its_temp_file() {
     });
 }
 
+/// A temp file written, closed, and only renamed over the file a moment later (a slow `sed -i`,
+/// a formatter on a busy machine): its creation and its rename reach hot in two notification
+/// batches, within one debounce window. The change is the file, never the temp file, which by
+/// then no longer exists.
+#[test]
+fn a_temp_file_renamed_over_after_a_pause_is_not_a_change() {
+    // A long window, so that both halves surely fall into it however busy the machine is.
+    let project = Project::python_app(AppOpts {
+        watch: "paths = [\"src\"]\ndebounce_ms = 1000",
+        ..AppOpts::default()
+    });
+    project.write("src/main.go", "package main // v0\n");
+    let mut hot = Hot::start(&project, &[]);
+    hot.wait("watching");
+    hot.wait("start");
+    for (n, temp) in ["sedX1a2b3", "main.go.tmp.4711", ".#main.go"]
+        .iter()
+        .enumerate()
+    {
+        fs::write(
+            project.path(&format!("src/{temp}")),
+            format!("package main // v{n}\n"),
+        )
+        .expect("temp");
+        // The pause is the input (the two halves in separate batches), not a wait for hot.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        fs::rename(
+            project.path(&format!("src/{temp}")),
+            project.path("src/main.go"),
+        )
+        .expect("rename");
+        one_change(&mut hot, &["src/main.go"]);
+    }
+}
+
 /// Writes `content` over `path` in place, in one write and without truncating first (the file
 /// already has this length): with hot's 2 ms debounce, `fs::write`'s truncate-then-write can be
 /// judged in between on a busy machine, and an empty file is a real change.

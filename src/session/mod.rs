@@ -451,7 +451,7 @@ impl Session {
                         continue;
                     }
                     match contents.check(&self.root.join(&path)) {
-                        Check::Same => continue,
+                        Check::Same | Check::Fleeting => continue,
                         Check::Changed => all_missing = false,
                         Check::Gone => {}
                     }

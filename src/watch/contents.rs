@@ -7,7 +7,7 @@
 //! rest by a background pass right after. The app loop checks once a burst of changes is quiet,
 //! so a file half-way through being written is never judged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ const MAX_SIZE: u64 = 4 << 20;
 /// file does not become a baseline. (A file server whose clock is behind by more can still
 /// make a save after startup look older; hot cannot tell.)
 const CLOCK_SLACK: Duration = Duration::from_millis(10);
+/// Appeared-but-unchecked marks kept at most (8 bytes each).
+const MAX_FRESH: usize = 4096;
 
 /// Shared by the watcher (which fills in the baseline) and the app loop (which checks).
 pub type SharedContents = Arc<Mutex<Contents>>;
@@ -29,6 +31,10 @@ pub type SharedContents = Arc<Mutex<Contents>>;
 #[derive(Debug, Default)]
 pub struct Contents {
     known: HashMap<u64, u64>,
+    /// Paths the watcher saw appear that no check has found yet. One that is gone by its
+    /// check came and went unjudged (`sed -i`'s or an editor's temp file whose creation and
+    /// rename fell into two notification batches): no change at all.
+    fresh: HashSet<u64>,
 }
 
 /// How a path compares with the last time it was seen.
@@ -39,6 +45,8 @@ pub enum Check {
     Changed,
     /// Not there (any more).
     Gone,
+    /// Appeared and vanished again before any check saw it.
+    Fleeting,
 }
 
 impl Contents {
@@ -47,12 +55,21 @@ impl Contents {
         let key = key(path);
         let file = match std::fs::File::open(path) {
             Ok(file) => Ok(file),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.known.remove(&key);
-                return Check::Gone;
+            // A dangling symlink is there: a new entry, not a vanished one.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(path).is_err() =>
+            {
+                // The mark stays: every app whose files these are checks the path, and each
+                // must find it fleeting. A file with a baseline was there before: it is gone.
+                return match self.known.remove(&key) {
+                    None if self.fresh.contains(&key) => Check::Fleeting,
+                    _ => Check::Gone,
+                };
             }
             Err(e) => Err(e),
         };
+        self.fresh.remove(&key);
         match file.ok().and_then(|f| fingerprint_file(f, &mut Vec::new())) {
             Some(hash) if self.known.insert(key, hash) == Some(hash) => Check::Same,
             Some(_) => Check::Changed,
@@ -61,6 +78,19 @@ impl Contents {
                 Check::Changed
             }
         }
+    }
+}
+
+impl Contents {
+    /// Notes that `path` appeared (was created or moved in) since the last check.
+    pub fn appeared(&mut self, path: &Path) {
+        // Marks of temp files that vanished stay until here: a long session of `sed -i` saves
+        // leaves one per save, so past a bound they are forgotten (at worst, one needless
+        // build for a temp file whose two halves straddle the moment).
+        if self.fresh.len() >= MAX_FRESH {
+            self.fresh.clear();
+        }
+        self.fresh.insert(key(path));
     }
 }
 
@@ -174,6 +204,37 @@ mod tests {
         assert_eq!(c.check(&file), Check::Same);
         std::fs::remove_file(&file).expect("rm");
         assert_eq!(c.check(&file), Check::Gone, "a removal is a change");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_that_came_and_went_unchecked_is_no_change() {
+        let dir = std::env::temp_dir().join(format!("hot-fleeting-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let (temp, kept, old) = (dir.join("sedAb12"), dir.join("new.go"), dir.join("old.go"));
+        std::fs::write(&old, "old").expect("write");
+        let shared = SharedContents::default();
+        let far = SystemTime::now() + Duration::from_secs(10);
+        baseline(&shared, &old, far, &mut Vec::new());
+        let mut c = shared.lock().expect("lock");
+        // sed -i: the temp file appears and is renamed away before anything is checked.
+        c.appeared(&temp);
+        assert_eq!(c.check(&temp), Check::Fleeting);
+        assert_eq!(
+            c.check(&temp),
+            Check::Fleeting,
+            "for every app that checks it"
+        );
+        // A new file that a check saw, removed later, is a removal.
+        std::fs::write(&kept, "new").expect("write");
+        c.appeared(&kept);
+        assert_eq!(c.check(&kept), Check::Changed);
+        std::fs::remove_file(&kept).expect("rm");
+        assert_eq!(c.check(&kept), Check::Gone);
+        // A file that was there before, replaced and removed unchecked, is gone.
+        c.appeared(&old);
+        std::fs::remove_file(&old).expect("rm");
+        assert_eq!(c.check(&old), Check::Gone);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

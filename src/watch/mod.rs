@@ -214,6 +214,7 @@ impl Watcher {
         let (kernel, waker) = Kernel::new().map_err(|e| Native::from_io(&root, e))?;
         let mut state = State {
             kernel,
+            contents: contents.clone(),
             roots: config.paths.clone(),
             config_file: config_file.to_path_buf(),
             filter,
@@ -278,6 +279,9 @@ struct Batch {
 
 struct State {
     kernel: Kernel,
+    /// Told which reported paths appeared, so that a temp file whose creation and removal
+    /// fall into two batches is recognised when it is checked.
+    contents: SharedContents,
     /// The configured roots; their parents are watched too, so a root that is deleted and
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
     roots: Vec<PathBuf>,
@@ -341,6 +345,11 @@ impl State {
             .into_iter()
             .filter(|p| !(created.contains(p) && std::fs::symlink_metadata(p).is_err()))
             .collect();
+        if let Ok(mut contents) = self.contents.lock() {
+            for path in out.iter().filter(|p| created.contains(*p)) {
+                contents.appeared(path);
+            }
+        }
         let open = open
             .into_iter()
             .filter(|p| out.binary_search(p).is_ok())
