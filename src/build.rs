@@ -80,12 +80,18 @@ impl BuildJob {
                 }
             }
         }
-        let (group, pipes) = process::spawn(&mut cmd, Vec::new(), events, move |outcome| {
-            Event::BuildFinished(BuildEnd {
-                slot,
-                ..outcome.into()
-            })
-        })?;
+        let (group, pipes) = process::spawn(
+            &mut cmd,
+            Vec::new(),
+            process::Leader::Group,
+            events,
+            move |outcome| {
+                Event::BuildFinished(BuildEnd {
+                    slot,
+                    ..outcome.into()
+                })
+            },
+        )?;
         let mut output = Output::default();
         for pipe in pipes {
             let (sink, tail) = (sink.clone(), output.tail.clone());

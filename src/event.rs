@@ -179,6 +179,8 @@ pub enum Key {
     Clear,
     /// `q`: stop everything and exit 0.
     Quit,
+    /// The prefix and a key that means nothing to hot (`[run] stdin = "app"`): show the keys.
+    Help,
 }
 
 /// How a process ended.

@@ -15,8 +15,8 @@ mod proxy;
 mod ready;
 mod session;
 mod supervise;
-#[cfg(linux_native)]
 mod sys;
+mod terminal;
 mod ui;
 mod watch;
 

@@ -23,6 +23,7 @@ mod first_run;
 mod handoff;
 mod heads;
 mod hosts;
+mod interactive;
 mod output;
 mod own_port;
 mod reload;

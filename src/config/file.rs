@@ -89,6 +89,7 @@ pub struct RunSection {
     pub app_addr: Option<Spanned<String>>,
     pub hold_ports: Option<bool>,
     pub port_env: Option<Spanned<String>>,
+    pub stdin: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -160,6 +161,7 @@ impl ConfigFile {
                 app_addr: top.run.app_addr.or(self.run.app_addr),
                 hold_ports: top.run.hold_ports.or(self.run.hold_ports),
                 port_env: top.run.port_env.or(self.run.port_env),
+                stdin: top.run.stdin.or(self.run.stdin),
             },
             once: OnceSection {
                 probe: top.once.probe.or(self.once.probe),

@@ -55,6 +55,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("run.app_addr", Kind::Str),
     ("run.hold_ports", Kind::Bool),
     ("run.port_env", Kind::Str),
+    ("run.stdin", Kind::Str),
     ("ui.clear_on_rebuild", Kind::Bool),
     ("browser.reload", Kind::Bool),
     ("browser.app_port", Kind::Int),

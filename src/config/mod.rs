@@ -231,6 +231,19 @@ pub struct RunConfig {
     /// convention, `PORT`); hot sets it, and `$NAME` in `cmd`'s arguments, to the port the app
     /// should bind (see `Slot::app_port`).
     pub port_env: Option<String>,
+    /// `[run] stdin`: who reads the terminal.
+    pub stdin: Stdin,
+}
+
+/// `[run] stdin`: who reads what is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdin {
+    /// hot, for its keys; the app's stdin is empty (/dev/null).
+    #[default]
+    Hot,
+    /// The app: on a terminal it gets one of its own (a pseudo-terminal hot relays to), and
+    /// hot's keys come after a prefix; otherwise hot's stdin is the app's.
+    App,
 }
 
 /// What the environment and the command line set on top of the file.

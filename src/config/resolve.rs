@@ -484,6 +484,19 @@ impl Resolver<'_> {
             }
             None => None,
         };
+        let stdin = match r.stdin.as_ref().map(|s| (s.get_ref().as_str(), s)) {
+            None | Some(("hot", _)) => Stdin::Hot,
+            Some(("app", _)) => Stdin::App,
+            Some((other, s)) => {
+                return Err(self.error(
+                    s.span(),
+                    "run.stdin",
+                    format!(
+                        "{other:?}: expected \"hot\" (hot reads the keyboard for its keys) or                          \"app\" (the app gets the terminal, hot's keys follow Ctrl-T)"
+                    ),
+                ));
+            }
+        };
         if app_addr.is_some() && restart_mode == RestartMode::Overlap {
             let m = r.restart_mode.as_ref().map_or(0..0, Spanned::span);
             return Err(self.error(
@@ -504,6 +517,7 @@ impl Resolver<'_> {
             app_addr,
             hold_ports: r.hold_ports.unwrap_or(true),
             port_env,
+            stdin,
             program: program.clone(),
             args,
             env: r.env.unwrap_or_default(),

@@ -20,10 +20,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::Cli;
+use crate::config::Stdin;
 use crate::error::Error;
 use crate::event::{Event, Key, ReadyVia};
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Effect, Policy, Supervisor, Verdict};
+use crate::terminal::Console;
 use crate::ui::{Reporter, keys};
 use crate::watch::Watcher;
 use crate::watch::contents::Check;
@@ -107,6 +109,13 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
             &events,
         )?);
     }
+    let interactive = interactive_app(&slots, &loader.file)?;
+    // Before `watching`, so a key pressed once hot says it is watching is never line-buffered.
+    let console = match interactive {
+        Some(_) => Console::open(events.clone(), reporter.terminal())
+            .map_err(|e| Error::io("cannot relay the terminal to the app", e))?,
+        None => None,
+    };
     let (watcher, keyboard) = match purpose {
         Purpose::Develop => {
             let watched: Vec<_> = slots
@@ -114,9 +123,11 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
                 .map(|s| (&s.config.watch, s.config.tmp_dir.as_path()))
                 .collect();
             let watcher = Watcher::start(&watched, &root, &loader.file, events.clone())?;
-            // Before `watching`, so a key pressed once hot says it is watching is never
-            // line-buffered.
-            (Some(watcher), keys::listen(events.clone()))
+            let keyboard = match interactive {
+                Some(_) => None,
+                None => keys::listen(events.clone()),
+            };
+            (Some(watcher), keyboard)
         }
         Purpose::SmokeTest => (None, None),
     };
@@ -131,19 +142,15 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
         events,
         guard,
         keyboard,
+        console,
         editors: Vec::new(),
         confirmed: vec![Default::default(); slots.len()],
         slots,
     };
     if purpose == Purpose::Develop {
         session.announce();
-        if session.keyboard.is_some() {
-            let names: Vec<&str> = session
-                .slots
-                .iter()
-                .filter_map(|s| s.name.as_deref())
-                .collect();
-            session.reporter.key_hint(&names);
+        if session.keyboard.is_some() || session.console.is_some() {
+            session.hint_keys();
         }
     }
     let mut supervisors: Vec<Supervisor> = session
@@ -219,6 +226,26 @@ pub fn run(cli: Cli, purpose: Purpose) -> Result<Ended, Error> {
     }
 }
 
+/// The app of the session that reads the terminal (`[run] stdin = "app"`), if any: at most
+/// one can.
+fn interactive_app(slots: &[Slot], file: &std::path::Path) -> Result<Option<usize>, Error> {
+    let readers: Vec<&Slot> = slots
+        .iter()
+        .filter(|s| s.config.run.as_ref().is_some_and(|r| r.stdin == Stdin::App))
+        .collect();
+    match readers.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.index)),
+        [first, second, ..] => Err(Error::Usage(format!(
+            "{}: apps {} and {} both set [run] stdin = \"app\": there is one terminal, so one app \
+             can read it; set it for one of them only",
+            file.display(),
+            first.name.as_deref().unwrap_or("?"),
+            second.name.as_deref().unwrap_or("?"),
+        ))),
+    }
+}
+
 pub(crate) fn forward_signals(events: Sender<Event>) -> Result<(), Error> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| Error::io("cannot install signal handlers", e))?;
@@ -268,6 +295,8 @@ struct Session {
     guard: Guard,
     /// Restores the terminal when the session ends.
     keyboard: Option<keys::KeyboardGuard>,
+    /// The real terminal, relayed to the app that reads it (`[run] stdin = "app"`).
+    console: Option<Console>,
     /// Editors started from the failure view, until they exit (they are hot's processes too).
     editors: Vec<std::process::Child>,
     slots: Vec<Slot>,
@@ -362,6 +391,11 @@ impl Session {
                 self.reporter.clear_screen();
                 Vec::new()
             }
+            Event::Key(Key::Help) => {
+                self.reporter.terminal().alert();
+                self.hint_keys();
+                Vec::new()
+            }
             // Apps are numbered from 1 in the file's order, as the hint at start says.
             Event::Key(Key::RebuildApp(i)) if i < self.slots.len() && self.slots.len() > 1 => {
                 vec![(i, Event::Key(Key::Rebuild))]
@@ -381,6 +415,18 @@ impl Session {
             Event::Signalled(_) | Event::Key(_) => all(&event),
             Event::ContentsChecked { .. } => Vec::new(),
         }
+    }
+
+    /// The line that says which keys hot reads (and, when an app reads the terminal, after
+    /// which prefix).
+    fn hint_keys(&self) {
+        let names: Vec<&str> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        let prefix = self.console.as_ref().map(|_| keys::PREFIX_NAME);
+        self.reporter.key_hint(&names, prefix);
     }
 
     /// Every process hot leads that must survive the cleanup after one app's exit.
@@ -415,7 +461,13 @@ impl Session {
             Effect::CancelBuild => slot.cancel_build(),
             Effect::KillBuild => slot.kill_build(),
             Effect::StartApp { app } => {
-                if let Some(fact) = slot.start_app(app, purpose, &mut self.guard, &self.events) {
+                if let Some(fact) = slot.start_app(
+                    app,
+                    purpose,
+                    &mut self.guard,
+                    &self.events,
+                    self.console.as_ref(),
+                ) {
                     return Applied::Answer(fact);
                 }
             }

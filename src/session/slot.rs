@@ -9,16 +9,17 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::build::{self, BuildJob};
-use crate::config::{Config, Ready, Route, Upstream};
+use crate::config::{Config, Ready, Route, Stdin, Upstream};
 use crate::error::Error;
 use crate::event::{AppId, BuildEnd, Event, PortFact};
 use crate::listen::hold::BindKey;
 use crate::listen::{Listeners, PortHold};
 use crate::proxy::{self, Proxy};
 use crate::ready::{self, NotifySocket};
-use crate::supervise::app::{AppProcess, Hold};
+use crate::supervise::app::{AppInput, AppProcess, Hold};
 use crate::supervise::guard::Guard;
 use crate::supervise::{self, Failure, Goal, Policy, Restart, Verdict};
+use crate::terminal::Console;
 use crate::ui::{Message, Reporter, millis};
 use crate::watch::filter::Filter;
 use std::os::fd::OwnedFd;
@@ -682,6 +683,7 @@ impl Slot {
         purpose: Purpose,
         guard: &mut Guard,
         events: &Sender<Event>,
+        console: Option<&Console>,
     ) -> Option<Event> {
         let Some(run) = &self.config.run else {
             return None;
@@ -715,12 +717,27 @@ impl Slot {
             },
             None => None,
         };
+        let (input, pty) = match (run.stdin, console) {
+            (Stdin::Hot, _) => (AppInput::Nothing, None),
+            (Stdin::App, None) => (AppInput::Inherited, None),
+            (Stdin::App, Some(console)) => match console.open_pty() {
+                Ok(pty) => (AppInput::Terminal(pty.slave), Some(pty.master)),
+                Err(e) => {
+                    self.reporter.warn(format!(
+                        "cannot give {} a terminal ({e}): it reads nothing this time",
+                        run.program
+                    ));
+                    (AppInput::Nothing, None)
+                }
+            },
+        };
         let app = match AppProcess::start(
             id,
             run,
             &self.config.root,
             sockets,
             notify,
+            input,
             self.reporter.app_output().as_ref(),
             hold,
             events.clone(),
@@ -732,6 +749,12 @@ impl Slot {
                 return Some(supervise::start_failed(id));
             }
         };
+        if let (Some(master), Some(console)) = (pty, console) {
+            if let Err(e) = console.attach(id, master) {
+                self.reporter
+                    .warn(format!("cannot relay the app's terminal: {e}"));
+            }
+        }
         let awaited = self.awaited(purpose, sockets);
         guard.add(app.group.pid());
         self.reporter.report(&Message::Start {

@@ -28,6 +28,18 @@ pub struct Hold<'a> {
     pub pinned: Vec<(BindKey, OwnedFd)>,
 }
 
+/// What the app reads (`[run] stdin`).
+#[derive(Debug)]
+pub enum AppInput {
+    /// Nothing (/dev/null): hot reads the keyboard.
+    Nothing,
+    /// hot's own stdin, not a terminal (a pipe, a file): the app reads it, and its end.
+    Inherited,
+    /// A pseudo-terminal's slave (`terminal::Console`): the app's stdin, stdout, stderr and
+    /// controlling terminal.
+    Terminal(OwnedFd),
+}
+
 #[derive(Debug)]
 pub struct AppProcess {
     pub id: AppId,
@@ -40,9 +52,10 @@ pub struct AppProcess {
 }
 
 impl AppProcess {
-    /// Starts the app `id` with `listeners` as fds 3.. and `notify` as its `NOTIFY_SOCKET`.
-    /// Its output goes through `output` if given, else straight to hot's stdout and stderr.
-    /// With `hold`, the ports it binds itself are held across restarts.
+    /// Starts the app `id` with `listeners` as fds 3.. and `notify` as its `NOTIFY_SOCKET`,
+    /// reading `input`. Its output goes through `output` if given (unless it has a terminal of
+    /// its own), else straight to hot's stdout and stderr. With `hold`, the ports it binds
+    /// itself are held across restarts.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         id: AppId,
@@ -50,12 +63,30 @@ impl AppProcess {
         root: &Path,
         listeners: &Listeners,
         notify: Option<&Path>,
+        input: AppInput,
         output: Option<&Sink>,
         hold: Option<Hold>,
         events: Sender<Event>,
     ) -> io::Result<AppProcess> {
         let mut cmd: Command = trampoline::command(&run.program, &run.args);
-        cmd.current_dir(root).stdin(Stdio::null());
+        cmd.current_dir(root);
+        let leader = match input {
+            AppInput::Nothing => {
+                cmd.stdin(Stdio::null());
+                process::Leader::Group
+            }
+            AppInput::Inherited => {
+                cmd.stdin(Stdio::inherit());
+                process::Leader::Group
+            }
+            AppInput::Terminal(slave) => {
+                cmd.stdin(Stdio::from(slave.try_clone()?))
+                    .stdout(Stdio::from(slave.try_clone()?))
+                    .stderr(Stdio::from(slave));
+                process::Leader::Session
+            }
+        };
+        let output = output.filter(|_| leader == process::Leader::Group);
         if output.is_some() {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
@@ -86,10 +117,11 @@ impl AppProcess {
         let _ = hold;
         let gone = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&gone);
-        let (group, pipes) = process::spawn(&mut cmd, fds, events.clone(), move |outcome| {
-            flag.store(true, Ordering::Relaxed);
-            Event::AppExited { app: id, outcome }
-        })?;
+        let (group, pipes) =
+            process::spawn(&mut cmd, fds, leader, events.clone(), move |outcome| {
+                flag.store(true, Ordering::Relaxed);
+                Event::AppExited { app: id, outcome }
+            })?;
         #[cfg(linux_native)]
         if let Some(pending) = pending {
             pending.serve(id, events)?;

@@ -353,7 +353,7 @@ impl Supervisor {
             }
             // The session handles these: clearing is the screen's, and one app's rebuild
             // reaches that app as `Rebuild`.
-            Event::Key(Key::Clear | Key::RebuildApp(_)) => {}
+            Event::Key(Key::Clear | Key::RebuildApp(_) | Key::Help) => {}
             Event::BuildFinished(end) => self.on_build_end(end, now, effects),
             Event::AppReady { app, via } => self.on_ready(app, via, now, effects),
             Event::AppExited { app, outcome } => self.on_exit(app, outcome, now, effects),

@@ -57,6 +57,16 @@ impl ProcessGroup {
     }
 }
 
+/// What a spawned process leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leader {
+    /// A new process group, in hot's session.
+    Group,
+    /// A new session (and so a new group) whose controlling terminal is the process's stdin,
+    /// a pseudo-terminal: the app's own terminal under `[run] stdin = "app"`.
+    Session,
+}
+
 /// Spawns `cmd` as the leader of a new process group, places `fds` at 3, 4, ... in the child,
 /// and reports its exit as `on_exit(outcome)` on `events`. Returns the group and the child's
 /// stdout / stderr pipes, if the command asked for them.
@@ -66,18 +76,24 @@ impl ProcessGroup {
 pub fn spawn(
     cmd: &mut Command,
     fds: Vec<RawFd>,
+    leader: Leader,
     events: Sender<Event>,
     on_exit: impl FnOnce(Outcome) -> Event + Send + 'static,
 ) -> io::Result<(ProcessGroup, Vec<Box<dyn io::Read + Send>>)> {
-    cmd.process_group(0);
+    if leader == Leader::Group {
+        cmd.process_group(0);
+    }
     #[cfg(linux_native)]
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
-    // calls are sound in a multi-threaded parent. It calls prctl, getppid, dup2 and kill, all
-    // async-signal-safe system calls, and reads `fds`, which was allocated before the fork;
-    // it allocates nothing and takes no lock.
+    // calls are sound in a multi-threaded parent. It calls setsid, ioctl, prctl, getppid, dup2
+    // and kill, all async-signal-safe system calls, and reads `fds`, which was allocated before
+    // the fork; it allocates nothing and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
+            if leader == Leader::Session {
+                crate::sys::tty::become_session_leader_of_stdin()?;
+            }
             #[cfg(linux_native)]
             {
                 // Even `kill -9` of hot must not leave the app running.

@@ -187,6 +187,11 @@ impl Reporter {
         self.label.as_ref().map_or("", |l| l.name.as_str())
     }
 
+    /// The terminal hot's output goes to (an interactive app's is relayed to it too).
+    pub fn terminal(&self) -> status::Terminal {
+        self.terminal.clone()
+    }
+
     /// How output hot passes on for this app is shown.
     pub fn sink(&self) -> status::Sink {
         let label = self.label.as_ref().map(|l| {
@@ -236,6 +241,10 @@ impl Reporter {
     }
 
     pub fn report(&self, message: &Message) {
+        if let Message::BuildFailed { .. } = message {
+            // Heard even while an app draws on the terminal and this line waits.
+            self.terminal.alert();
+        }
         match self.format {
             Format::Json => {
                 let mut line = serde_json::to_string(message).unwrap_or_default();
@@ -276,8 +285,9 @@ impl Reporter {
     }
 
     /// The hint line shown at start when keys are read; `apps`: the names of a session's apps
-    /// (none for a one-app session), which keys 1–9 rebuild one by one.
-    pub fn key_hint(&self, apps: &[&str]) {
+    /// (none for a one-app session), which keys 1–9 rebuild one by one; `prefix`: the key
+    /// before hot's keys when the app reads the terminal.
+    pub fn key_hint(&self, apps: &[&str], prefix: Option<&str>) {
         if let Format::Text { color, .. } = self.format {
             let each: Vec<String> = apps
                 .iter()
@@ -285,13 +295,17 @@ impl Reporter {
                 .enumerate()
                 .map(|(i, name)| format!("{} {name}", i + 1))
                 .collect();
-            let hint = if each.is_empty() {
-                "keys: r rebuild · c clear · q quit".to_owned()
+            let mut hint = if each.is_empty() {
+                "r rebuild · c clear · q quit".to_owned()
             } else {
-                format!(
-                    "keys: r rebuild all · {} · c clear · q quit",
-                    each.join(" · ")
-                )
+                format!("r rebuild all · {} · c clear · q quit", each.join(" · "))
+            };
+            hint = match prefix {
+                None => format!("keys: {hint}"),
+                Some(prefix) => format!(
+                    "the app reads the terminal; hot's keys follow {prefix}: {hint} · \
+                     {prefix} twice types {prefix} · Ctrl-C twice stops hot"
+                ),
             };
             if color {
                 self.line(&format!(

@@ -6,14 +6,23 @@
 //! from the app) may stop mid-line, and a line of hot's printed then would be glued onto it.
 //! `Terminal::line` ends such a partial line first, so every line hot prints starts at the
 //! start of a line, and a `--json` reader can parse each event line on its own.
+//!
+//! While an app reads the terminal (`[run] stdin = "app"`), its output comes through here too
+//! (`app_output`), relayed from its pseudo-terminal: the real terminal is then in raw mode, so
+//! hot's newlines get their carriage return, and while the app draws a full-screen frame or
+//! reads keys one by one, hot's output waits (`Relay`) and a failed build rings the bell.
 
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const TICK: Duration = Duration::from_millis(100);
+/// The most of hot's output held back while an app draws: beyond it the oldest goes (a build
+/// that prints without end must not grow hot without end), and hot says how much.
+const MAX_HELD: usize = 1 << 20;
 
 /// One build in progress: whose (an app's name, "" in a one-app session) and what it says.
 #[derive(Debug)]
@@ -41,6 +50,33 @@ struct State {
     /// on either is a partial line for both.
     merged: bool,
     tty: bool,
+    /// Set while hot relays an app's pseudo-terminal to the real one.
+    relay: Option<Relay>,
+}
+
+/// The real terminal while an app reads it through hot.
+#[derive(Debug, Default)]
+struct Relay {
+    /// stdout is the terminal (stderr's is `State::tty`): bytes written there in raw mode need
+    /// "\r\n" for a newline, and are held while the app draws.
+    stdout_tty: bool,
+    /// The app shows a full-screen frame or reads keys one by one: hot's output waits.
+    framed: bool,
+    /// The app's output stopped between sequences: a bell written now cannot split one.
+    boundary: bool,
+    bell_due: bool,
+    held: VecDeque<Held>,
+    held_bytes: usize,
+    dropped: usize,
+}
+
+/// What the relay knows of an app's screen after a piece of its output.
+#[derive(Debug, Clone, Copy)]
+pub struct Drawn {
+    /// A full-screen frame, or keys read one by one (the app's terminal is not line-buffered).
+    pub framed: bool,
+    pub boundary: bool,
+    pub line_start: bool,
 }
 
 /// Output to the terminal, shared by hot's lines, the build's output and the spinner.
@@ -60,6 +96,7 @@ impl Default for Terminal {
                 stdout_at_line_start: true,
                 merged: false,
                 tty: false,
+                relay: None,
             })),
         }
     }
@@ -86,17 +123,10 @@ impl Terminal {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        let mut err = std::io::stderr().lock();
-        if std::mem::take(&mut state.drawn) {
-            let _ = err.write_all(b"\r\x1b[2K");
+        if state.hold(Stream::Stderr, line, true) {
+            return;
         }
-        if !state.at_line_start || (state.merged && !state.stdout_at_line_start) {
-            let _ = err.write_all(b"\n");
-            state.stdout_at_line_start = true;
-        }
-        let _ = err.write_all(line);
-        let _ = err.flush();
-        state.at_line_start = line.last() == Some(&b'\n');
+        state.line(line);
     }
 
     /// Writes forwarded output to stdout (the app's stdout, under `--json`).
@@ -104,15 +134,10 @@ impl Terminal {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(bytes);
-        let _ = out.flush();
-        if let Some(last) = bytes.last() {
-            state.stdout_at_line_start = *last == b'\n';
-            if state.merged {
-                state.at_line_start = state.stdout_at_line_start;
-            }
+        if state.hold(Stream::Stdout, bytes, false) {
+            return;
         }
+        state.print_out(bytes);
     }
 
     /// Writes bytes to stderr in place of the status line, which is redrawn on the next tick.
@@ -120,16 +145,85 @@ impl Terminal {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        let mut err = std::io::stderr().lock();
-        if std::mem::take(&mut state.drawn) {
-            let _ = err.write_all(b"\r\x1b[2K");
+        if state.hold(Stream::Stderr, bytes, false) {
+            return;
         }
-        let _ = err.write_all(bytes);
-        let _ = err.flush();
-        if let Some(last) = bytes.last() {
-            state.at_line_start = *last == b'\n';
-            if state.merged {
-                state.stdout_at_line_start = state.at_line_start;
+        state.print(bytes);
+    }
+
+    /// From here on an app's pseudo-terminal is relayed to this one, which is in raw mode.
+    pub fn relay_begin(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.relay = Some(Relay {
+                stdout_tty: std::io::stdout().is_terminal(),
+                boundary: true,
+                ..Relay::default()
+            });
+        }
+    }
+
+    /// Writes a piece of the app's screen output as it is, and learns what it drew: hot's held
+    /// output is written once the app no longer draws a frame.
+    pub fn app_output(&self, bytes: &[u8], drawn: Drawn) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let state = &mut *state;
+        let mut out = std::io::stdout().lock();
+        if std::mem::take(&mut state.drawn) {
+            let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+        }
+        let _ = out.write_all(bytes);
+        state.stdout_at_line_start = drawn.line_start;
+        if state.merged {
+            state.at_line_start = drawn.line_start;
+        }
+        if let Some(relay) = &mut state.relay {
+            relay.framed = drawn.framed;
+            relay.boundary = drawn.boundary;
+            if relay.framed && relay.boundary && std::mem::take(&mut relay.bell_due) {
+                let _ = out.write_all(b"\x07");
+            }
+        }
+        let _ = out.flush();
+        drop(out);
+        if !drawn.framed {
+            state.release_held();
+        }
+    }
+
+    /// The app's terminal closed: `restore` undoes what it left on (see `terminal::Screen`),
+    /// and hot's held output is written.
+    pub fn app_released(&self, restore: &[u8]) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if !restore.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(restore);
+            let _ = out.flush();
+        }
+        if let Some(relay) = &mut state.relay {
+            relay.framed = false;
+            relay.boundary = true;
+            relay.bell_due = false;
+        }
+        state.release_held();
+    }
+
+    /// Rings the terminal's bell if hot's output is held back (a build failed while the app
+    /// draws): never inside one of the app's escape sequences.
+    pub fn alert(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if let Some(relay) = state.relay.as_mut().filter(|r| r.framed) {
+            if relay.boundary {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(b"\x07");
+                let _ = out.flush();
+            } else {
+                relay.bell_due = true;
             }
         }
     }
@@ -190,6 +284,9 @@ impl Terminal {
             state.spinning = false;
             return false;
         }
+        if state.relay.as_ref().is_some_and(|r| r.framed) {
+            return true;
+        }
         let parts: Vec<String> = state
             .status
             .iter()
@@ -221,11 +318,147 @@ impl Terminal {
     }
 }
 
+impl State {
+    fn line(&mut self, line: &[u8]) {
+        let mut err = std::io::stderr().lock();
+        if std::mem::take(&mut self.drawn) {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        if !self.at_line_start || (self.merged && !self.stdout_at_line_start) {
+            let _ = err.write_all(self.newline(Stream::Stderr));
+            self.stdout_at_line_start = true;
+        }
+        let _ = err.write_all(&self.raw_mode(Stream::Stderr, line));
+        let _ = err.flush();
+        self.at_line_start = line.last() == Some(&b'\n');
+    }
+
+    fn print_out(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&self.raw_mode(Stream::Stdout, bytes));
+        let _ = out.flush();
+        if let Some(last) = bytes.last() {
+            self.stdout_at_line_start = *last == b'\n';
+            if self.merged {
+                self.at_line_start = self.stdout_at_line_start;
+            }
+        }
+    }
+
+    fn print(&mut self, bytes: &[u8]) {
+        let mut err = std::io::stderr().lock();
+        if std::mem::take(&mut self.drawn) {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        let _ = err.write_all(&self.raw_mode(Stream::Stderr, bytes));
+        let _ = err.flush();
+        if let Some(last) = bytes.last() {
+            self.at_line_start = *last == b'\n';
+            if self.merged {
+                self.stdout_at_line_start = self.at_line_start;
+            }
+        }
+    }
+
+    fn is_tty(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stderr => self.tty,
+            Stream::Stdout => self.relay.as_ref().is_some_and(|r| r.stdout_tty),
+        }
+    }
+
+    /// A newline for `stream`: the relayed terminal is in raw mode, where only "\r\n" starts
+    /// a line at its start.
+    fn newline(&self, stream: Stream) -> &'static [u8] {
+        if self.relay.is_some() && self.is_tty(stream) {
+            b"\r\n"
+        } else {
+            b"\n"
+        }
+    }
+
+    /// `bytes` as they must be written to `stream`: newlines with their carriage return on a
+    /// terminal in raw mode.
+    fn raw_mode<'a>(&self, stream: Stream, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if self.newline(stream) == b"\n" || !bytes.contains(&b'\n') {
+            return std::borrow::Cow::Borrowed(bytes);
+        }
+        let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+        let mut previous = 0u8;
+        for &b in bytes {
+            if b == b'\n' && previous != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(b);
+            previous = b;
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// Keeps `bytes` for later if the app draws on the terminal they would go to; `whole_line`
+    /// for one of hot's own lines. True if held.
+    fn hold(&mut self, stream: Stream, bytes: &[u8], whole_line: bool) -> bool {
+        let tty = self.is_tty(stream);
+        let Some(relay) = self.relay.as_mut().filter(|r| r.framed && tty) else {
+            return false;
+        };
+        relay.held_bytes += bytes.len();
+        relay.held.push_back(if whole_line {
+            Held::Line(bytes.to_vec())
+        } else {
+            Held::Forwarded(stream, bytes.to_vec())
+        });
+        while relay.held_bytes > MAX_HELD {
+            let gone = match relay.held.pop_front() {
+                Some(Held::Line(b) | Held::Forwarded(_, b)) => b.len(),
+                None => break,
+            };
+            relay.held_bytes -= gone;
+            relay.dropped += gone;
+        }
+        true
+    }
+
+    /// Writes what was held back, in order.
+    fn release_held(&mut self) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        if relay.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut relay.held);
+        let dropped = std::mem::take(&mut relay.dropped);
+        relay.held_bytes = 0;
+        if dropped > 0 {
+            self.line(
+                format!("hot: (while the app had the screen, {dropped} bytes of earlier output were dropped)\n")
+                    .as_bytes(),
+            );
+        }
+        for held in held {
+            match held {
+                Held::Line(bytes) => self.line(&bytes),
+                Held::Forwarded(Stream::Stdout, bytes) => self.print_out(&bytes),
+                Held::Forwarded(Stream::Stderr, bytes) => self.print(&bytes),
+            }
+        }
+    }
+}
+
 /// Which of hot's standard streams forwarded output goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,
+}
+
+/// Output held back while an app draws, by how it is to be written.
+#[derive(Debug)]
+enum Held {
+    /// One of hot's own lines.
+    Line(Vec<u8>),
+    Forwarded(Stream, Vec<u8>),
 }
 
 /// How output passed through hot (the build's, and the app's when it is piped) is shown: on

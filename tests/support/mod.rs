@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod tty;
+
 /// One generous deadline for anything a test waits on: a noisy 2-core CI machine can be slow,
 /// but a correct hot never gets near it.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -162,7 +164,7 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 #[derive(Default)]
-struct Transcript {
+pub struct Transcript {
     events: Vec<Value>,
     /// A terminal merges stdout and stderr: then events come on stdout too.
     events_on_stdout: bool,
@@ -190,9 +192,18 @@ impl Hot {
     }
 
     pub fn spawn(mut cmd: Command) -> Hot {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null());
+        Hot::spawn_clean(cmd)
+    }
+
+    /// Spawns `cmd` with a pipe as its stdin (see `take_stdin`).
+    pub fn spawn_with_stdin(mut cmd: Command) -> Hot {
+        cmd.stdin(Stdio::piped());
+        Hot::spawn_clean(cmd)
+    }
+
+    fn spawn_clean(mut cmd: Command) -> Hot {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         clean_env(&mut cmd);
         // Start hot as a clean parent would: with only stdio open, whatever the test runner
         // inherited. Then any other fd its children hold is one hot leaked.
@@ -223,15 +234,22 @@ impl Hot {
         Hot::attach(cmd.spawn().expect("spawn hot"), transcript)
     }
 
-    /// Starts collecting a spawned child's output (its stdout and stderr must be piped).
-    fn attach(mut child: Child, transcript: Transcript) -> Hot {
+    /// Starts collecting a spawned child's output: its stdout and stderr, those that are piped
+    /// (one on a terminal is the terminal's to show).
+    pub fn attach(mut child: Child, mut transcript: Transcript) -> Hot {
+        let stderr = child.stderr.take();
+        let stdout = child.stdout.take();
+        transcript.ended = usize::from(stderr.is_none()) + usize::from(stdout.is_none());
+        transcript.closed = transcript.ended == 2;
         let shared = Arc::new((Mutex::new(transcript), Condvar::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let stdout = child.stdout.take().expect("stdout");
-        let s = shared.clone();
-        thread::spawn(move || collect(stderr, s, true));
-        let s = shared.clone();
-        thread::spawn(move || collect(stdout, s, false));
+        if let Some(stderr) = stderr {
+            let s = shared.clone();
+            thread::spawn(move || collect(stderr, s, true));
+        }
+        if let Some(stdout) = stdout {
+            let s = shared.clone();
+            thread::spawn(move || collect(stdout, s, false));
+        }
         let stdin = child.stdin.take();
         Hot {
             child,
@@ -274,6 +292,11 @@ impl Hot {
         let stdin = self.stdin.as_mut().expect("a tty session");
         stdin.write_all(keys.as_bytes()).expect("write keys");
         stdin.flush().expect("flush keys");
+    }
+
+    /// hot's stdin, when it was spawned with a pipe there: dropping it closes it.
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.stdin.take().expect("spawned with a piped stdin")
     }
 
     pub fn pid(&self) -> u32 {
