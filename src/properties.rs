@@ -1,6 +1,7 @@
 //! Property tests of every parser a user, a compiler or a page feeds hot: `.hot.toml`,
-//! `.air.toml`, the ANSI → HTML converter, `path:line:col` detection and the file targets the
-//! failure view sends back. `proptest` generates the inputs (from fragments of real files and
+//! `.air.toml`, the ANSI → HTML converter, `path:line:col` detection, the file targets the
+//! failure view sends back, and, for an app that reads the terminal, its output as the relay
+//! tracks it and what is typed as the prefix decoder splits it. `proptest` generates the inputs (from fragments of real files and
 //! hostile bytes), shrinks a failure to a small case and keeps it under `proptest-regressions/`
 //! so that it replays; `PROPTEST_CASES=N` runs more of them.
 
@@ -10,6 +11,8 @@ use proptest::prelude::*;
 
 use crate::config::{Config, Overrides};
 use crate::error::Error;
+use crate::terminal::screen::Screen;
+use crate::ui::keys::{Prefixed, Typed};
 
 /// Pieces real config files are made of, and pieces that break them.
 const TOML_PIECES: &[&str] = &[
@@ -45,6 +48,8 @@ const TOML_PIECES: &[&str] = &[
     "port_env = \"PORT\"\n",
     "port_env = \"1BAD\"\n",
     "hold_ports = \"yes\"\n",
+    "stdin = \"app\"\n",
+    "stdin = \"tty\"\n",
     "env = { A = \"1\" }\n",
     "env_files = [\".env\"]\n",
     "[proxy]\n",
@@ -244,6 +249,176 @@ proptest! {
             prop_assert_eq!(parsed, Some((PathBuf::from(&path), line, column)), "{}", target);
         }
     }
+}
+
+/// What a TUI's output is made of, whole and cut, and bytes that are no sequence at all.
+const SCREEN_PIECES: &[&str] = &[
+    "\x1b[?1049h",
+    "\x1b[?1049l",
+    "\x1b[?47h",
+    "\x1b[?1047l",
+    "\x1b[?25l",
+    "\x1b[?25h",
+    "\x1b[?1000;1006h",
+    "\x1b[?1002l",
+    "\x1b[?2004h",
+    "\x1b[?2026h",
+    "\x1b[?2026l",
+    "\x1b[?7l",
+    "\x1b[?1h",
+    "\x1b=",
+    "\x1b>",
+    "\x1b[>1u",
+    "\x1b[<u",
+    "\x1b[<3u",
+    "\x1b[1;31m",
+    "\x1b[m",
+    "\x1b[38;5;0m",
+    "\x1b[0m",
+    "\x1b[2;20r",
+    "\x1b[r",
+    "\x1b[2J",
+    "\x1b[H",
+    "\x1b[12;40H",
+    "\x1b]0;title\x07",
+    "\x1b]8;;http://x\x1b\\",
+    "\x1bP+q\x1b\\",
+    "\x1b(B",
+    "\x1b#8",
+    "\x1bc",
+    "\x1b[",
+    "\x1b[?10",
+    "\x1b]2;cut",
+    "\x1b",
+    "\x18",
+    "\x1a",
+    "\x07",
+    "frame",
+    "é",
+    "\u{1F600}",
+    "\r\n",
+    "\n",
+    "\r",
+    "\t",
+    "\x08",
+    " ",
+    "\x1b[?1049;25h",
+    "\x1b[?$p",
+    "\x1b[99999999999m",
+];
+
+/// Bytes as a split point list cuts them.
+fn chunks<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.sort_unstable();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for at in points {
+        out.push(&bytes[from..at]);
+        from = at;
+    }
+    out.push(&bytes[from..]);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// However the app's output is cut into reads, the relay ends up knowing the same, and
+    /// what `restore` writes leaves the terminal clean, between sequences, at no mode the app
+    /// switched on.
+    #[test]
+    fn the_screen_relay_is_the_same_however_output_is_cut_and_always_restorable(
+        parts in prop::collection::vec(prop::sample::select(SCREEN_PIECES), 0..40),
+        noise in prop::collection::vec(any::<u8>(), 0..16),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut bytes = parts.concat().into_bytes();
+        bytes.extend_from_slice(&noise);
+        let mut whole = Screen::new();
+        whole.feed(&bytes);
+        let mut cut = Screen::new();
+        for chunk in chunks(&bytes, &cuts) {
+            cut.feed(chunk);
+        }
+        prop_assert_eq!(&whole, &cut, "{:?}", String::from_utf8_lossy(&bytes));
+        let restore = whole.restore();
+        let mut after = whole.clone();
+        after.feed(&restore);
+        prop_assert!(after.is_clean() && after.at_boundary() && !after.full_screen(),
+            "{:?} left {:?} after {:?}", String::from_utf8_lossy(&bytes), after,
+            String::from_utf8_lossy(&restore));
+    }
+
+    /// The alternate screen is on exactly when the last of the app's switches turned it on.
+    #[test]
+    fn full_screen_follows_the_last_switch(
+        switches in prop::collection::vec((prop::sample::select(vec![47u16, 1047, 1049]),
+            any::<bool>(), prop::sample::select(vec!["", "text\r\n", "\x1b[1m", "\x1b]0;t\x07"])), 0..12),
+    ) {
+        let mut screen = Screen::new();
+        let mut on = false;
+        for (mode, set, between) in &switches {
+            screen.feed(format!("\x1b[?{mode}{}{between}", if *set { 'h' } else { 'l' }).as_bytes());
+            on = *set;
+        }
+        prop_assert_eq!(screen.full_screen(), on);
+    }
+
+    /// Whatever is typed, however it arrives: the app gets every byte but the prefix and what
+    /// follows it, in order (a doubled prefix once), and hot its keys; the same as typed all
+    /// at once.
+    #[test]
+    fn typing_reaches_the_app_whole_and_hot_gets_only_prefixed_keys(
+        typed in prop::collection::vec(prop::sample::select(vec![
+            b'a', b'r', b'q', b'1', b'\r', 0x14, 0x14, 0x03, 0x1b, 0x7f, 0xc3, 0xa9, 0x00,
+        ]), 0..60),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let t = std::time::Instant::now();
+        let mut at_once = Prefixed::default();
+        let whole = merged(at_once.feed(&typed, t));
+        let mut pieces = Prefixed::default();
+        let mut cut = Vec::new();
+        for chunk in chunks(&typed, &cuts) {
+            cut.extend(pieces.feed(chunk, t));
+        }
+        prop_assert_eq!(&whole, &merged(cut));
+        // The model: walk the bytes, taking the byte after each prefix for hot.
+        let mut app = Vec::new();
+        let mut keys = 0;
+        let mut bytes = typed.iter().peekable();
+        while let Some(&b) = bytes.next() {
+            match b {
+                0x14 => match bytes.next() {
+                    Some(0x14) => app.push(0x14),
+                    Some(_) => keys += 1,
+                    None => {}
+                },
+                other => app.push(other),
+            }
+        }
+        let for_hot = whole.iter().filter(|t| matches!(t, Typed::Key(_) | Typed::Unknown(_))).count();
+        prop_assert_eq!(for_hot, keys);
+        let sent: Vec<u8> = whole.iter().flat_map(|t| match t {
+            Typed::App(bytes) => bytes.clone(),
+            Typed::Interrupt { .. } => vec![0x03],
+            Typed::Key(_) | Typed::Unknown(_) => Vec::new(),
+        }).collect();
+        prop_assert_eq!(sent, app);
+    }
+}
+
+/// Adjacent bytes for the app as one piece: reads cut them anywhere.
+fn merged(typed: Vec<Typed>) -> Vec<Typed> {
+    let mut out: Vec<Typed> = Vec::new();
+    for t in typed {
+        match (out.last_mut(), t) {
+            (Some(Typed::App(last)), Typed::App(more)) => last.extend(more),
+            (_, t) => out.push(t),
+        }
+    }
+    out
 }
 
 /// Whether `html` holds only the converter's own markup: `<span style="...">`, `</span>`,
