@@ -62,6 +62,9 @@ pub struct Project {
     pub port: (u16, String),
     /// The code already takes its socket from hot (fd 3, `LISTEN_FDS`).
     pub fd3_in_code: bool,
+    /// The terminal UI library the project uses (bubbletea, ratatui, textual...): the app reads
+    /// the keyboard and draws on the screen, so the config gives it the terminal.
+    pub terminal_ui: Option<&'static str>,
 }
 
 /// One server of a repository with several.
@@ -154,13 +157,84 @@ pub fn detect(root: &Path) -> Option<Project> {
     let entries = entries(&stack, root, &go_work);
     let port = usual_port(&stack, root);
     let fd3_in_code = takes_fd3_in_code(&stack, root);
+    let terminal_ui = terminal_ui(&stack, root, &go_work);
     Some(Project {
         stack,
         notes,
         entries,
         port,
         fd3_in_code,
+        terminal_ui,
     })
+}
+
+/// The terminal UI library among the project's dependencies, if any: a CLI or TUI project
+/// (which may serve HTTP too) rather than a plain server.
+fn terminal_ui(stack: &Stack, root: &Path, go_work: &GoWorkspace) -> Option<&'static str> {
+    let (manifest, libraries): (String, &[(&str, &'static str)]) = match stack {
+        Stack::Go { .. } => (
+            std::iter::once(root.to_path_buf())
+                .chain(go_work.modules.iter().map(|m| root.join(m)))
+                .filter_map(|dir| std::fs::read_to_string(dir.join("go.mod")).ok())
+                .collect(),
+            &[
+                ("github.com/charmbracelet/bubbletea", "bubbletea"),
+                ("github.com/rivo/tview", "tview"),
+                ("github.com/gdamore/tcell", "tcell"),
+            ],
+        ),
+        Stack::Rust { .. } => (
+            // Dependency names as keys (`ratatui = "0.29"`, `crossterm.workspace = true`).
+            read_lower(root, "Cargo.toml")
+                .lines()
+                .map(|l| {
+                    let l = l
+                        .trim()
+                        .trim_start_matches("[dependencies.")
+                        .trim_start_matches("[dev-dependencies.");
+                    l.split(['=', '.', ' ', ']'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                        + "\n"
+                })
+                .collect(),
+            &[
+                ("\nratatui\n", "ratatui"),
+                ("\ncrossterm\n", "crossterm"),
+                ("\ncursive\n", "cursive"),
+            ],
+        ),
+        Stack::Python { .. } => (
+            format!(
+                "{}\n{}",
+                read_lower(root, "requirements.txt"),
+                read_lower(root, "pyproject.toml")
+            )
+            .replace('-', "_"),
+            &[
+                ("textual", "textual"),
+                ("prompt_toolkit", "prompt_toolkit"),
+                ("urwid", "urwid"),
+            ],
+        ),
+        Stack::Node { .. } => {
+            let pkg: serde_json::Value =
+                serde_json::from_str(&read_lower(root, "package.json")).unwrap_or_default();
+            let deps = ["dependencies", "devDependencies"]
+                .iter()
+                .filter_map(|k| pkg[k].as_object())
+                .flat_map(|d| d.keys().map(|k| format!("\n{k}\n")))
+                .collect();
+            (deps, &[("\nink\n", "ink"), ("\nblessed\n", "blessed")])
+        }
+        Stack::Ruby { .. } => return None,
+    };
+    let manifest = format!("\n{manifest}");
+    libraries
+        .iter()
+        .find(|(marker, _)| manifest.contains(marker))
+        .map(|(_, name)| *name)
 }
 
 /// The port an app listens on as its code is written: the first port-looking number in its
@@ -737,7 +811,9 @@ impl Project {
             "# .hot.toml for a {} project, written by `hot init`. Every key: .hot.toml.example.\n\n",
             self.stack_name()
         );
-        if self.takes_fd3() {
+        if !self.serves() {
+            // A terminal app with no port in its code: nothing to listen on.
+        } else if self.takes_fd3() {
             let _ = write!(
                 t,
                 "# The app's usual port ({from}). hot binds it and hands it to the app as fd 3\n\
@@ -803,17 +879,32 @@ impl Project {
             t,
             "\n[run]\n# Executed directly (no shell), so LISTEN_PID is the app's own pid.\ncmd = {run:?}\n"
         );
-        if !self.takes_fd3() {
+        if let Some(library) = self.terminal_ui {
+            let _ = write!(
+                t,
+                "# The app uses the terminal ({library}): it gets the keyboard and the screen, through a\n\
+                 # terminal of its own that hot relays. hot's keys follow Ctrl-T (Ctrl-T q quits); Ctrl-C\n\
+                 # is the app's (twice within a second stops hot).\n\
+                 stdin = \"app\"\n"
+            );
+        }
+        if self.serves() && !self.takes_fd3() {
             t.push_str(
                 "# The app's port, by its stack's convention (and $PORT in `cmd`): the `listen` port\n\
                  # where hot holds the app's binds (Linux), else a private one behind the proxy.\n\
                  port_env = \"PORT\"\n",
             );
         }
-        if self.takes_fd3() {
+        if self.serves() && self.takes_fd3() {
             t.push_str(PROXY_HINT);
         }
         t
+    }
+
+    /// Whether the app is a server: any project but a terminal app whose code names no port.
+    fn serves(&self) -> bool {
+        // A port read from the code is located `file:line`; a framework default is not.
+        self.terminal_ui.is_none() || self.port.1.contains(':')
     }
 
     /// Whether the app takes hot's socket by itself: its code does already, or the command
@@ -890,6 +981,17 @@ impl Project {
         }
         for note in &self.notes {
             let _ = writeln!(s, "note: {note}");
+        }
+        if let Some(library) = self.terminal_ui {
+            let _ = writeln!(
+                s,
+                "note: the app uses the terminal ({library}): [run] stdin = \"app\" gives it the \
+                 keyboard and the screen; hot's keys then follow Ctrl-T (Ctrl-T q quits)"
+            );
+            if !self.serves() {
+                s.push_str("Run `hot`.");
+                return s;
+            }
         }
         if self.fd3_in_code {
             s.push_str(
@@ -1099,6 +1201,79 @@ mod tests {
             &Overrides::default(),
         )
         .expect("template parses")
+    }
+
+    #[test]
+    fn terminal_apps_get_the_terminal_and_no_port_unless_their_code_has_one() {
+        let tui = [
+            (
+                vec![
+                    (
+                        "go.mod",
+                        "module x\nrequire github.com/charmbracelet/bubbletea v1.1.0\n",
+                    ),
+                    (
+                        "main.go",
+                        "package main\nfunc main() { tea.NewProgram(m{}).Run() }\n",
+                    ),
+                ],
+                "bubbletea",
+            ),
+            (
+                vec![
+                    (
+                        "Cargo.toml",
+                        "[package]\nname = \"t\"\n[dependencies.ratatui]\nversion = \"0.29\"\n",
+                    ),
+                    ("src/main.rs", "fn main() {}\n"),
+                ],
+                "ratatui",
+            ),
+            (
+                vec![
+                    ("requirements.txt", "Textual==0.80\n"),
+                    ("app.py", "App().run()\n"),
+                ],
+                "textual",
+            ),
+            (
+                vec![("pyproject.toml", "dependencies = [\"prompt-toolkit>=3\"]\n")],
+                "prompt_toolkit",
+            ),
+        ];
+        for (files, library) in tui {
+            let dir = project(&files);
+            let p = detect(&dir).expect("detected");
+            assert_eq!(p.terminal_ui, Some(library), "{files:?}");
+            let text = p.template();
+            assert!(text.contains("stdin = \"app\""), "{text}");
+            assert!(
+                !text.contains("listen ="),
+                "a port the app does not have: {text}"
+            );
+            let config = loads(&dir);
+            assert_eq!(
+                config.run.as_ref().map(|r| r.stdin),
+                Some(crate::config::Stdin::App)
+            );
+            assert!(p.next_steps().contains("Ctrl-T q"), "{}", p.next_steps());
+        }
+        // A server with a terminal UI too keeps its port.
+        let dir = project(&[
+            ("requirements.txt", "flask\nrich\nprompt_toolkit\n"),
+            ("app.py", "app.run(port=5001)\n"),
+        ]);
+        let text = detect(&dir).expect("python").template();
+        assert!(
+            text.contains("stdin = \"app\"") && text.contains(":5001"),
+            "{text}"
+        );
+        // A plain server is left as it was; crossterm only as a dependency's name.
+        let dir = project(&[(
+            "Cargo.toml",
+            "[package]\nname = \"crossterm-free\"\n[dependencies]\naxum = \"0.8\"\n",
+        )]);
+        assert_eq!(detect(&dir).expect("rust").terminal_ui, None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! It carries out its Supervisor's effects and turns its processes' ends into facts; what to
 //! do next is the Supervisor's to decide.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
@@ -719,6 +720,15 @@ impl Slot {
         };
         let (input, pty) = match (run.stdin, console) {
             (Stdin::Hot, _) => (AppInput::Nothing, None),
+            // The terminal is hot's (the setting came with a reload): an app in the background
+            // reading it would be stopped by SIGTTIN.
+            (Stdin::App, None) if std::io::stdin().is_terminal() => {
+                self.reporter.warn(
+                    "[run] stdin = \"app\" takes effect when hot starts again: the terminal is \
+                     hot's until then",
+                );
+                (AppInput::Nothing, None)
+            }
             (Stdin::App, None) => (AppInput::Inherited, None),
             (Stdin::App, Some(console)) => match console.open_pty() {
                 Ok(pty) => (AppInput::Terminal(pty.slave), Some(pty.master)),
