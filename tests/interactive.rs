@@ -79,6 +79,41 @@ fn an_app_reads_what_is_typed_before_and_after_a_restart() {
     }
 }
 
+/// What is typed while no app runs (the last one ended, the next is not started) waits for
+/// the next one; a resize of the real terminal reaches the app's.
+#[test]
+fn typed_ahead_keys_reach_the_next_app_and_resizes_the_current_one() {
+    let project = project("file");
+    project.write("src/mode.txt", "interrupt\n");
+    let mut tty = Tty::start_with(&project, 120, &[], Events::Piped);
+    tty.hot.wait("start");
+    let at = tty.wait_text(0, "ready 1");
+    tty.resize(77);
+    let at = tty.wait_text(at, "size 77x40");
+    tty.press("\x03");
+    tty.hot.wait("exit");
+    // No app runs now.
+    tty.press("typed ");
+    tty.press("early\r");
+    project.write("src/mode.txt", "reader\n");
+    tty.hot.wait("start");
+    tty.wait_text(at, "got 1: typed early");
+    tty.press("\x14q");
+    assert_eq!(tty.wait_exit().code(), Some(0), "{}", tty.hot.transcript());
+}
+
+/// hot killed outright (SIGKILL) while an app has the terminal: the app goes too.
+#[test]
+fn a_killed_hot_leaves_no_app_on_a_terminal_behind() {
+    let project = project("stubborn");
+    let mut tty = Tty::start_with(&project, 120, &[], Events::Piped);
+    let app = pid(&tty.hot.wait("start"));
+    tty.wait_text(0, "ready 1");
+    tty.hot.signal(libc::SIGKILL);
+    tty.wait_exit();
+    wait_until("the app is gone", || !alive(app));
+}
+
 #[test]
 fn a_full_screen_app_killed_by_a_rebuild_leaves_the_terminal_as_it_was() {
     let project = project("screen");
@@ -106,9 +141,14 @@ fn a_full_screen_app_killed_by_a_rebuild_leaves_the_terminal_as_it_was() {
         first_app_settings,
         "the next app's terminal does not start as the first one's did"
     );
-    tty.wait_text(next, "frame 2");
+    let drawn = tty.wait_text(next, "frame 2");
     tty.press("\x14q");
     assert_eq!(tty.wait_exit().code(), Some(0), "{}", tty.hot.transcript());
+    // hot quit while the app drew: its screen is undone too, and the settings are the user's.
+    let after = String::from_utf8_lossy(&tty.raw()[drawn..]).into_owned();
+    assert!(after.contains("\x1b[?1049l"), "{after:?}");
+    assert_eq!(tty.stty(), tty.before, "hot left the terminal changed");
+    assert_ne!(while_drawing, tty.before, "hot relays in raw mode");
 }
 
 /// The settings (`stty -g`) the app printed at its start, the first time after byte `from`.

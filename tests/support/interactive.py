@@ -6,6 +6,7 @@
     interrupt  on SIGINT prints `interrupted V` and exits 0
     stubborn   on SIGINT prints `ignored V` and goes on
 
+MODE `file` reads the mode from src/mode.txt. Every mode reports a resize (`size COLSxROWS`).
 V is the content of src/version.txt. Every mode first prints its terminal's settings
 (`stty -g`), so a test can compare what two restarts started with.
 """
@@ -19,6 +20,9 @@ import time
 import tty
 
 mode = sys.argv[1]
+if mode == "file":
+    with open("src/mode.txt") as f:
+        mode = f.read().strip()
 with open("src/version.txt") as f:
     version = f.read().strip()
 
@@ -28,6 +32,12 @@ def say(text):
     os.write(1, (text + "\r\n").encode())
 
 
+def resized(*_):
+    size = os.get_terminal_size(0)
+    say(f"size {size.columns}x{size.lines}")
+
+
+signal.signal(signal.SIGWINCH, resized)
 settings = subprocess.run(["stty", "-g"], stdin=0, capture_output=True, text=True).stdout.strip()
 say(f"ready {version} tty={os.isatty(0)} stty={settings or '-'}")
 

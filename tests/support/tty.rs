@@ -31,6 +31,8 @@ pub struct Tty {
     output: Arc<Mutex<Vec<u8>>>,
     /// The terminal's slave side, kept open so `stty` can read its settings.
     slave: OwnedFd,
+    /// Its settings before hot started (`stty -g`).
+    pub before: String,
 }
 
 impl Tty {
@@ -48,6 +50,7 @@ impl Tty {
         };
         let pty = openpty(Some(&size), None).expect("openpty");
         let slave: OwnedFd = pty.slave;
+        let before = stty(&slave);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hot"));
         cmd.current_dir(project.path(""))
             .args(args)
@@ -92,6 +95,7 @@ impl Tty {
             master,
             output,
             slave,
+            before,
         }
     }
 
@@ -181,16 +185,21 @@ impl Tty {
 
     /// The terminal's settings, as `stty -g` prints them.
     pub fn stty(&self) -> String {
-        let out = Command::new("stty")
-            .arg("-g")
-            .stdin(Stdio::from(self.slave.try_clone().expect("dup")))
-            .output()
-            .expect("stty");
-        assert!(out.status.success(), "stty -g: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        stty(&self.slave)
     }
 
     pub fn wait_exit(&mut self) -> ExitStatus {
         self.hot.wait_exit()
     }
+}
+
+/// The settings of the terminal `slave`, as `stty -g` prints them.
+fn stty(slave: &OwnedFd) -> String {
+    let out = Command::new("stty")
+        .arg("-g")
+        .stdin(Stdio::from(slave.try_clone().expect("dup")))
+        .output()
+        .expect("stty");
+    assert!(out.status.success(), "stty -g: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
