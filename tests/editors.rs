@@ -110,9 +110,10 @@ fn a_temp_file_renamed_over_after_a_pause_is_not_a_change() {
         .iter()
         .enumerate()
     {
+        // v1, v2, v3: each differs from what main.go held before.
         fs::write(
             project.path(&format!("src/{temp}")),
-            format!("package main // v{n}\n"),
+            format!("package main // v{}\n", n + 1),
         )
         .expect("temp");
         // The pause is the input (the two halves in separate batches), not a wait for hot.
