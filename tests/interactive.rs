@@ -188,6 +188,26 @@ fn hots_lines_wait_while_the_app_draws_and_a_failed_build_rings() {
     assert_eq!(tty.wait_exit().code(), Some(0));
 }
 
+/// A line editor at its prompt reads keys one by one too, but draws no frame: hot's lines are
+/// shown as they come, on a line of their own.
+#[test]
+fn hots_lines_show_beside_a_prompt_that_reads_keys() {
+    let project = project("prompt");
+    let mut tty = Tty::start(&project, 200);
+    let at = tty.wait_text(0, "prompt 1> ");
+    tty.press("ab");
+    let at = tty.wait_text(at, "ab");
+    project.write("src/version.txt", "bad\n");
+    let told = tty.wait_text(at, "build failed");
+    let shown = String::from_utf8_lossy(&tty.raw()[at..told]).into_owned();
+    assert!(
+        shown.contains("\r\n"),
+        "not on a line of its own: {shown:?}"
+    );
+    tty.press("\x14q");
+    assert_eq!(tty.wait_exit().code(), Some(0));
+}
+
 #[test]
 fn ctrl_c_is_the_apps_and_hot_restarts_it_on_the_next_save() {
     let project = project("interrupt");

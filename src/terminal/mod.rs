@@ -329,6 +329,9 @@ fn relay_output(master: &OwnedFd, terminal: &Terminal) {
             Err(_) => break,
         };
         screen.feed(&buf[..n]);
+        // A frame is the alternate screen, or a TUI drawing in place on the main one: keys
+        // read one by one with the cursor hidden. A line editor at a prompt (readline, a REPL)
+        // reads keys one by one too, but shows its cursor: hot's lines may go above it.
         let keys_one_by_one = nix::sys::termios::tcgetattr(master.as_fd()).is_ok_and(|t| {
             !t.local_flags
                 .contains(nix::sys::termios::LocalFlags::ICANON)
@@ -336,7 +339,7 @@ fn relay_output(master: &OwnedFd, terminal: &Terminal) {
         terminal.app_output(
             &buf[..n],
             Drawn {
-                framed: screen.full_screen() || keys_one_by_one,
+                framed: screen.full_screen() || (keys_one_by_one && screen.cursor_hidden()),
                 boundary: screen.at_boundary(),
                 line_start: screen.at_line_start(),
             },

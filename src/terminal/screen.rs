@@ -95,6 +95,11 @@ impl Screen {
         self.alternate.is_some()
     }
 
+    /// Whether the app hid the cursor (a TUI drawing in place does, a line editor does not).
+    pub fn cursor_hidden(&self) -> bool {
+        self.changed.contains(&25)
+    }
+
     /// Whether bytes written now land between the app's sequences and characters, not inside.
     pub fn at_boundary(&self) -> bool {
         self.parse == Parse::Ground && self.utf8_due == 0

@@ -60,7 +60,7 @@ struct Relay {
     /// stdout is the terminal (stderr's is `State::tty`): bytes written there in raw mode need
     /// "\r\n" for a newline, and are held while the app draws.
     stdout_tty: bool,
-    /// The app shows a full-screen frame or reads keys one by one: hot's output waits.
+    /// The app draws a frame (see `Drawn::framed`): hot's output waits.
     framed: bool,
     /// The app's output stopped between sequences: a bell written now cannot split one.
     boundary: bool,
@@ -73,7 +73,7 @@ struct Relay {
 /// What the relay knows of an app's screen after a piece of its output.
 #[derive(Debug, Clone, Copy)]
 pub struct Drawn {
-    /// A full-screen frame, or keys read one by one (the app's terminal is not line-buffered).
+    /// A full-screen frame, or a TUI drawing in place (keys read one by one, cursor hidden).
     pub framed: bool,
     pub boundary: bool,
     pub line_start: bool,

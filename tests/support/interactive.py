@@ -5,6 +5,7 @@
                turns on mouse reporting, draws `frame V`; on `x` it undoes all that itself
     interrupt  on SIGINT prints `interrupted V` and exits 0
     stubborn   on SIGINT prints `ignored V` and goes on
+    prompt     as a line editor does: raw mode, cursor shown, `prompt V> `, echoes keys
 
 MODE `file` reads the mode from src/mode.txt. Every mode reports a resize (`size COLSxROWS`).
 V is the content of src/version.txt. Every mode first prints its terminal's settings
@@ -56,6 +57,11 @@ elif mode == "screen":
     say(f"left the screen {version}")
     while True:
         time.sleep(1)
+elif mode == "prompt":
+    tty.setraw(0)
+    os.write(1, f"prompt {version}> ".encode())
+    while True:
+        os.write(1, os.read(0, 1))
 elif mode == "interrupt":
     def interrupted(*_):
         say(f"interrupted {version}")
