@@ -18,7 +18,7 @@
 pub mod screen;
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -26,7 +26,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
 use crate::event::{AppId, Event, Key};
@@ -316,11 +315,7 @@ fn relay_output(master: &OwnedFd, terminal: &Terminal) {
     let mut screen = Screen::new();
     let mut buf = [0u8; 16 << 10];
     loop {
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => break,
-        }
+        wait_for(master.as_fd(), Ready::Readable, None);
         let n = match nix::unistd::read(master.as_fd(), &mut buf) {
             // EIO (Linux) or end of file (the BSDs): every slave descriptor is closed.
             Ok(0) => break,
@@ -358,12 +353,58 @@ fn write_all(master: &OwnedFd, mut bytes: &[u8], closed: &AtomicBool) -> io::Res
                 if closed.load(Ordering::SeqCst) {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
-                let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut fds, PollTimeout::from(100u8));
+                wait_for(
+                    master.as_fd(),
+                    Ready::Writable,
+                    Some(Duration::from_millis(100)),
+                );
             }
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Readable,
+    Writable,
+}
+
+/// Waits until `fd` (a pty master) is ready, or `timeout` passes; a wakeup for nothing is
+/// harmless (the caller reads or writes and finds EAGAIN). macOS's poll() refuses terminals
+/// (POLLNVAL), its select() serves them.
+fn wait_for(fd: BorrowedFd, ready: Ready, timeout: Option<Duration>) {
+    #[cfg(not(target_os = "macos"))]
+    {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let flags = match ready {
+            Ready::Readable => PollFlags::POLLIN,
+            Ready::Writable => PollFlags::POLLOUT,
+        };
+        let timeout = timeout.map_or(PollTimeout::NONE, |t| {
+            PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX)
+        });
+        let _ = poll(&mut [PollFd::new(fd, flags)], timeout);
+    }
+    #[cfg(target_os = "macos")]
+    {
+        use nix::sys::select::{FD_SETSIZE, FdSet, select};
+        use nix::sys::time::{TimeVal, TimeValLike};
+        use std::os::fd::AsRawFd;
+        if usize::try_from(fd.as_raw_fd()).map_or(true, |raw| raw >= FD_SETSIZE) {
+            // Beyond what select() can watch: look again shortly.
+            thread::sleep(Duration::from_millis(5));
+            return;
+        }
+        let mut set = FdSet::new();
+        set.insert(fd);
+        let mut limit = timeout
+            .map(|t| TimeVal::microseconds(i64::try_from(t.as_micros()).unwrap_or(i64::MAX)));
+        let _ = match ready {
+            Ready::Readable => select(None, &mut set, None, None, limit.as_mut()),
+            Ready::Writable => select(None, None, &mut set, None, limit.as_mut()),
+        };
+    }
 }

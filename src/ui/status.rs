@@ -9,8 +9,8 @@
 //!
 //! While an app reads the terminal (`[run] stdin = "app"`), its output comes through here too
 //! (`app_output`), relayed from its pseudo-terminal: the real terminal is then in raw mode, so
-//! hot's newlines get their carriage return, and while the app draws a full-screen frame or
-//! reads keys one by one, hot's output waits (`Relay`) and a failed build rings the bell.
+//! hot's newlines get their carriage return, and while the app draws a frame (`Drawn::framed`)
+//! hot's output waits (`Relay`) and a failed build rings the bell.
 
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
@@ -328,14 +328,14 @@ impl State {
             let _ = err.write_all(self.newline(Stream::Stderr));
             self.stdout_at_line_start = true;
         }
-        let _ = err.write_all(&self.raw_mode(Stream::Stderr, line));
+        let _ = err.write_all(&self.with_carriage_returns(Stream::Stderr, line));
         let _ = err.flush();
         self.at_line_start = line.last() == Some(&b'\n');
     }
 
     fn print_out(&mut self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&self.raw_mode(Stream::Stdout, bytes));
+        let _ = out.write_all(&self.with_carriage_returns(Stream::Stdout, bytes));
         let _ = out.flush();
         if let Some(last) = bytes.last() {
             self.stdout_at_line_start = *last == b'\n';
@@ -350,7 +350,7 @@ impl State {
         if std::mem::take(&mut self.drawn) {
             let _ = err.write_all(b"\r\x1b[2K");
         }
-        let _ = err.write_all(&self.raw_mode(Stream::Stderr, bytes));
+        let _ = err.write_all(&self.with_carriage_returns(Stream::Stderr, bytes));
         let _ = err.flush();
         if let Some(last) = bytes.last() {
             self.at_line_start = *last == b'\n';
@@ -379,7 +379,11 @@ impl State {
 
     /// `bytes` as they must be written to `stream`: newlines with their carriage return on a
     /// terminal in raw mode.
-    fn raw_mode<'a>(&self, stream: Stream, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    fn with_carriage_returns<'a>(
+        &self,
+        stream: Stream,
+        bytes: &'a [u8],
+    ) -> std::borrow::Cow<'a, [u8]> {
         if self.newline(stream) == b"\n" || !bytes.contains(&b'\n') {
             return std::borrow::Cow::Borrowed(bytes);
         }
