@@ -13,7 +13,8 @@
 //! (`-- --browser-only` runs just those). `-- --servers-only`: nine real servers (Go, Gin, axum,
 //! actix-web, gunicorn, uvicorn, hypercorn, puma, Node) restarted under load in every mode,
 //! each request counted by how it failed (see servers.rs). `-- --apps-only`: the cost of a
-//! second and third app in one session (see apps.rs).
+//! second and third app in one session (see apps.rs). `-- --terminal-only`: what relaying an
+//! interactive app's terminal costs, output and keys (see terminal.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,6 +32,7 @@ use serde_json::{Value, json};
 mod apps;
 mod browser;
 mod servers;
+mod terminal;
 mod watch;
 
 const APP_SOURCE: &str = include_str!("app.rs");
@@ -102,6 +104,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--apps-only") {
         apps::only();
+        return;
+    }
+    if std::env::args().any(|a| a == "--terminal-only") {
+        terminal::only();
         return;
     }
     if std::env::args().any(|a| a == "--servers-only") {
