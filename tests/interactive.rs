@@ -188,6 +188,19 @@ fn hots_lines_wait_while_the_app_draws_and_a_failed_build_rings() {
     assert_eq!(tty.wait_exit().code(), Some(0));
 }
 
+/// `--json` events are for a program reading the terminal's lines (an IDE, a test): they come
+/// as they happen, frame or not.
+#[test]
+fn json_events_are_never_held_for_a_frame() {
+    let project = project("screen");
+    let mut tty = Tty::start_with(&project, 200, &["--json"], Events::OnTheTerminal);
+    let at = tty.wait_text(0, "frame 1");
+    project.write("src/version.txt", "bad\n");
+    tty.wait_text(at, "{\"event\":\"build_failed\"");
+    tty.press("\x14q");
+    assert_eq!(tty.wait_exit().code(), Some(0));
+}
+
 /// A line editor at its prompt reads keys one by one too, but draws no frame: hot's lines are
 /// shown as they come, on a line of their own.
 #[test]

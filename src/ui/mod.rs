@@ -159,7 +159,7 @@ impl Reporter {
             } else {
                 Format::Text { color }
             },
-            terminal: status::Terminal::new(tty),
+            terminal: status::Terminal::new(tty, json),
             cycle: RefCell::new(Cycle::default()),
             label: None,
         }

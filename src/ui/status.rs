@@ -50,6 +50,9 @@ struct State {
     /// on either is a partial line for both.
     merged: bool,
     tty: bool,
+    /// hot's output is JSON events (`--json`): a program reads them, so they are never held
+    /// back for an app's frame (they may land in it; the program reads lines, not the screen).
+    events: bool,
     /// Set while hot relays an app's pseudo-terminal to the real one.
     relay: Option<Relay>,
 }
@@ -96,6 +99,7 @@ impl Default for Terminal {
                 stdout_at_line_start: true,
                 merged: false,
                 tty: false,
+                events: false,
                 relay: None,
             })),
         }
@@ -103,11 +107,13 @@ impl Default for Terminal {
 }
 
 impl Terminal {
-    /// A terminal for hot's stderr, which may or may not be a tty.
-    pub fn new(tty: bool) -> Terminal {
+    /// A terminal for hot's stderr, which may or may not be a tty; `events`: hot writes JSON
+    /// events there for a program, which must never wait for an app's frame.
+    pub fn new(tty: bool, events: bool) -> Terminal {
         let t = Terminal::default();
         if let Ok(mut state) = t.state.lock() {
             state.tty = tty;
+            state.events = events;
             state.merged = same_file(&std::io::stdout(), &std::io::stderr());
         }
         t
@@ -402,7 +408,7 @@ impl State {
     /// Keeps `bytes` for later if the app draws on the terminal they would go to; `whole_line`
     /// for one of hot's own lines. True if held.
     fn hold(&mut self, stream: Stream, bytes: &[u8], whole_line: bool) -> bool {
-        let tty = self.is_tty(stream);
+        let tty = self.is_tty(stream) && !self.events;
         let Some(relay) = self.relay.as_mut().filter(|r| r.framed && tty) else {
             return false;
         };
