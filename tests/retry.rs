@@ -1,6 +1,6 @@
 //! What hot's proxy sends to the app again, and what it never does: a request the app closed
 //! without having read it goes to the next app, whatever its method; a POST the app read and
-//! then left unanswered is never sent twice.
+//! then left unanswered is never sent twice; a GET whose answer was cut short is asked again.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,6 +9,7 @@ use std::thread;
 use crate::support::*;
 
 const UNREAD_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/unread.py");
+const CUT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/cut.py");
 
 /// hot with tests/support/unread.py behind its proxy; the first app does `first`.
 fn project(first: &str) -> Project {
@@ -92,5 +93,31 @@ fn a_post_the_app_read_is_never_sent_twice() {
         project.read("tmp/requests.log"),
         format!("{first} POST /orders 12\n"),
         "read once, by the first app, and not sent again"
+    );
+}
+
+/// The app's answer to a GET ends before its Content-Length (an app killed half-way through
+/// writing it): the client never sees the cut answer; hot asks again and passes on the whole.
+#[test]
+fn a_get_whose_answer_was_cut_short_is_asked_again() {
+    let project = Project::new();
+    project.write("tmp/.keep", "");
+    project.write(
+        ".hot.toml",
+        &format!(
+            "listen = [\"127.0.0.1:0\"]\n[run]\ncmd = \"python3 {CUT_PY}\"\n[proxy]\nenabled = true\n"
+        ),
+    );
+    let mut hot = Hot::start(&project, &[]);
+    let addr = Hot::addr(&hot.wait("watching"), 0);
+    hot.wait("ready");
+    match get(&addr) {
+        Reply::Ok(body) => assert_eq!(body, "the whole answer...."),
+        other => panic!("{other:?}\n{}", hot.transcript()),
+    }
+    assert_eq!(
+        project.read("tmp/answered"),
+        "2",
+        "asked once more, not more"
     );
 }

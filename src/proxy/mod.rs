@@ -507,7 +507,8 @@ fn failure_page(failure: &Failure, html: bool, shared: &Shared) -> Response<Body
 }
 
 /// Forwards one request to the app and its answer back, streaming both bodies, except HTML
-/// that gets the live-reload script.
+/// that gets the live-reload script and a small answer to a safe request, read whole first so
+/// that a cut one is asked for again.
 async fn forward(
     mut req: Request<Incoming>,
     peer: Option<IpAddr>,
@@ -555,7 +556,7 @@ async fn forward(
         (None, Some(body.map_err(BoxError::from).boxed()))
     };
     let mut attempt = 0;
-    let mut response = loop {
+    let answer = loop {
         let idle = if pooled { shared.pool.take() } else { None };
         let lease = match idle {
             Some(lease) => lease,
@@ -626,7 +627,25 @@ async fn forward(
         match sent {
             Ok(r) => {
                 let lease = pooled.then(|| (sender, generation, Arc::clone(&shared.pool)));
-                break r.map(|b| pool::Returning::new(b, lease));
+                let r = r.map(|b| pool::Returning::new(b, lease));
+                if !(safe && whole_before_passed_on(&parts.method, &r)) {
+                    break Answer::Streaming(r);
+                }
+                // Read whole first: an app killed half-way through its answer (its
+                // Content-Length not reached) fails the read, and the request goes again
+                // instead of the client getting a cut answer.
+                match read_whole(r).await {
+                    Ok(whole) => break Answer::Whole(whole),
+                    Err(_) if attempt < RETRIES => {
+                        tokio::time::sleep(RETRY_PAUSE * (1 << attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        return bad_gateway(&format!(
+                            "the app's answer ended half-way ({e}); it may have been restarting"
+                        ));
+                    }
+                }
             }
             // A kept-alive connection the app closed while it was idle: not a failure of the
             // app, and the request never reached it.
@@ -654,6 +673,19 @@ async fn forward(
             }
         }
     };
+    let mut response = match answer {
+        Answer::Streaming(response) => response,
+        Answer::Whole(mut response) => {
+            strip_hop_by_hop(response.headers_mut());
+            let html = shared.reload && is_html(&response);
+            let (head, bytes) = response.into_parts();
+            return if html {
+                script_into(head, bytes)
+            } else {
+                Response::from_parts(head, full(bytes))
+            };
+        }
+    };
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = client_upgrade {
             let app = hyper::upgrade::on(&mut response);
@@ -666,6 +698,29 @@ async fn forward(
         return with_script(response).await;
     }
     response.map(|b| b.map_err(BoxError::from).boxed())
+}
+
+/// The app's answer as it is passed on.
+enum Answer {
+    /// Streamed as it comes.
+    Streaming(Response<pool::Returning>),
+    /// Read whole first (see `whole_before_passed_on`).
+    Whole(Response<Bytes>),
+}
+
+async fn read_whole(response: Response<pool::Returning>) -> Result<Response<Bytes>, hyper::Error> {
+    let (head, body) = response.into_parts();
+    let whole = body.collect().await?.to_bytes();
+    Ok(Response::from_parts(head, whole))
+}
+
+/// Whether the app's answer to a safe request is read whole before any of it is passed on: a
+/// small one of a declared length (up to `KEPT_BODY`), which cannot be a stream that must flow
+/// as it comes (those are chunked or unsized).
+fn whole_before_passed_on<B>(method: &Method, response: &Response<B>) -> bool {
+    *method != Method::HEAD
+        && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        && content_length(response.headers()).is_some_and(|n| n > 0 && n <= KEPT_BODY)
 }
 
 enum Refusal {
@@ -794,7 +849,7 @@ fn is_html<B>(response: &Response<B>) -> bool {
 /// browser are on the same machine). A page that is too big or in an unknown encoding passes
 /// through untouched.
 async fn with_script(response: Response<pool::Returning>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -807,6 +862,12 @@ async fn with_script(response: Response<pool::Returning>) -> Response<Body> {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return bad_gateway(&format!("reading the app's HTML page failed: {e}")),
     };
+    script_into(parts, bytes)
+}
+
+/// An HTML page with the live-reload script in it (decoded first), or as it is in an encoding
+/// hot cannot read.
+fn script_into(mut parts: hyper::http::response::Parts, bytes: Bytes) -> Response<Body> {
     let encoding = parts
         .headers
         .get(header::CONTENT_ENCODING)
