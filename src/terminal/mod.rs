@@ -128,49 +128,51 @@ impl Console {
         let master = Arc::new(master);
         let closed = Arc::new(AtomicBool::new(false));
         let (input, typed) = mpsc::channel::<Vec<u8>>();
+        // Registered before the reader starts: an app that exits at once is unregistered by
+        // it, never after it.
         {
-            let writer = Arc::clone(&master);
-            let closed = Arc::clone(&closed);
-            thread::Builder::new()
-                .name("app-typing".into())
-                .spawn(move || {
-                    for bytes in typed {
-                        if write_all(&writer, &bytes, &closed).is_err() {
-                            return;
-                        }
-                    }
-                })?;
+            let mut shared = self.lock()?;
+            let typeahead = std::mem::take(&mut shared.typeahead);
+            if !typeahead.is_empty() {
+                let _ = input.send(typeahead);
+            }
+            shared.open.push((app, Arc::clone(&master)));
+            shared.holder = Some((app, input));
         }
-        {
-            let reader = Arc::clone(&master);
-            let shared = Arc::clone(&self.shared);
-            let terminal = self.terminal.clone();
+        let writer = Arc::clone(&master);
+        let writing = Arc::clone(&closed);
+        let typing = thread::Builder::new()
+            .name("app-typing".into())
+            .spawn(move || {
+                for bytes in typed {
+                    if write_all(&writer, &bytes, &writing).is_err() {
+                        return;
+                    }
+                }
+            });
+        let shared = Arc::clone(&self.shared);
+        let terminal = self.terminal.clone();
+        let relaying = typing.and_then(|_| {
             thread::Builder::new()
                 .name("app-screen".into())
                 .spawn(move || {
-                    relay_output(&reader, &terminal);
+                    relay_output(&master, &terminal);
                     closed.store(true, Ordering::SeqCst);
-                    let (lock, ended) = &*shared;
-                    if let Ok(mut shared) = lock.lock() {
-                        shared.open.retain(|(id, _)| *id != app);
-                        if shared.holder.as_ref().is_some_and(|(id, _)| *id == app) {
-                            shared.holder = None;
-                        }
-                    }
-                    ended.notify_all();
-                })?;
+                    detach(&shared, app);
+                })
+        });
+        if let Err(e) = relaying {
+            detach(&self.shared, app);
+            return Err(e);
         }
-        let (lock, _) = &*self.shared;
-        let mut shared = lock
-            .lock()
-            .map_err(|_| io::Error::other("terminal state poisoned"))?;
-        let typeahead = std::mem::take(&mut shared.typeahead);
-        if !typeahead.is_empty() {
-            let _ = input.send(typeahead);
-        }
-        shared.open.push((app, master));
-        shared.holder = Some((app, input));
         Ok(())
+    }
+
+    fn lock(&self) -> io::Result<std::sync::MutexGuard<'_, Shared>> {
+        self.shared
+            .0
+            .lock()
+            .map_err(|_| io::Error::other("terminal state poisoned"))
     }
 
     /// The thread that reads the real terminal: the app's bytes to the app, hot's keys (after
@@ -277,6 +279,18 @@ fn make_raw(t: &mut libc::termios) {
     t.c_cflag |= libc::CS8;
     t.c_cc[libc::VMIN] = 1;
     t.c_cc[libc::VTIME] = 0;
+}
+
+/// `app`'s terminal closed: it gets nothing more, and hot's exit need not wait for it.
+fn detach(shared: &(Mutex<Shared>, Condvar), app: AppId) {
+    let (lock, ended) = shared;
+    if let Ok(mut shared) = lock.lock() {
+        shared.open.retain(|(id, _)| *id != app);
+        if shared.holder.as_ref().is_some_and(|(id, _)| *id == app) {
+            shared.holder = None;
+        }
+    }
+    ended.notify_all();
 }
 
 /// Typed bytes to the app that has the terminal, or kept for the next one.
