@@ -69,7 +69,7 @@ impl Tty {
         // open; and a killed test run takes hot with it.
         unsafe {
             cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::close_range(3, libc::c_uint::MAX, 0);
