@@ -18,12 +18,13 @@ while True:
     if not request:
         conn.close()
         continue
-    if answered == 0:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\nhalf")
-    else:
-        body = b"the whole answer....\n"[:20]
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\n" + body)
     answered += 1
+    # Counted before the answer leaves: once a client has it, the count is there to read.
     with open("tmp/answered", "w") as f:
         f.write(str(answered))
+    if answered == 1:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\nhalf")
+    else:
+        body = b"the whole answer...."
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\n" + body)
     conn.close()
