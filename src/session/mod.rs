@@ -335,6 +335,9 @@ impl Session {
                     .unwrap_or_default()
             }
             Event::AppExited { app, outcome } => {
+                if let Some(console) = &self.console {
+                    console.exited(app);
+                }
                 let keep = self.keep();
                 if let Some(slot) = self.slots.get_mut(app.slot()) {
                     slot.app_exited(app, &outcome, &mut self.guard, &keep);

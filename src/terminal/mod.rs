@@ -141,12 +141,16 @@ impl Console {
         }
         let writer = Arc::clone(&master);
         let writing = Arc::clone(&closed);
+        let typist = Arc::clone(&self.shared);
         let typing = thread::Builder::new()
             .name("app-typing".into())
             .spawn(move || {
                 for bytes in typed {
-                    if write_all(&writer, &bytes, &writing).is_err() {
-                        return;
+                    // A pty whose app is gone takes writes and drops them: what was typed
+                    // for it goes to the next app instead.
+                    if hung_up(&writer) || write_all(&writer, &bytes, &writing).is_err() {
+                        exited(&typist, app);
+                        type_in(&typist, bytes);
                     }
                 }
             });
@@ -166,6 +170,11 @@ impl Console {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// App `app`'s process exited: what is typed from now on is for the next app.
+    pub fn exited(&self, app: AppId) {
+        exited(&self.shared, app);
     }
 
     fn lock(&self) -> io::Result<std::sync::MutexGuard<'_, Shared>> {
@@ -283,14 +292,22 @@ fn make_raw(t: &mut libc::termios) {
 
 /// `app`'s terminal closed: it gets nothing more, and hot's exit need not wait for it.
 fn detach(shared: &(Mutex<Shared>, Condvar), app: AppId) {
+    exited(shared, app);
     let (lock, ended) = shared;
     if let Ok(mut shared) = lock.lock() {
         shared.open.retain(|(id, _)| *id != app);
+    }
+    ended.notify_all();
+}
+
+/// `app` no longer reads: what is typed from now on waits for the next app. (Its output may
+/// still be coming: its terminal stays open until the last process holding it is gone.)
+fn exited(shared: &(Mutex<Shared>, Condvar), app: AppId) {
+    if let Ok(mut shared) = shared.0.lock() {
         if shared.holder.as_ref().is_some_and(|(id, _)| *id == app) {
             shared.holder = None;
         }
     }
-    ended.notify_all();
 }
 
 /// Typed bytes to the app that has the terminal, or kept for the next one.
@@ -378,6 +395,25 @@ fn write_all(master: &OwnedFd, mut bytes: &[u8], closed: &AtomicBool) -> io::Res
         }
     }
     Ok(())
+}
+
+/// Whether every slave descriptor of the pty `master` is closed (its app and all it started
+/// are gone). macOS cannot tell through poll(); there the app's exit event says it.
+fn hung_up(master: &OwnedFd) -> bool {
+    #[cfg(not(target_os = "macos"))]
+    {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLOUT)];
+        poll(&mut fds, PollTimeout::ZERO).is_ok()
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let _ = master;
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
