@@ -38,7 +38,19 @@ def resized(*_):
     say(f"size {size.columns}x{size.lines}")
 
 
+def interrupted(*_):
+    say(f"interrupted {version}")
+    sys.exit(0)
+
+
+# Before `ready`: a key typed (or a resize) as soon as the app says it is ready finds its
+# handler in place.
 signal.signal(signal.SIGWINCH, resized)
+if mode == "interrupt":
+    signal.signal(signal.SIGINT, interrupted)
+elif mode == "stubborn":
+    signal.signal(signal.SIGINT, lambda *_: say(f"ignored {version}"))
+
 settings = subprocess.run(["stty", "-g"], stdin=0, capture_output=True, text=True).stdout.strip()
 say(f"ready {version} tty={os.isatty(0)} stty={settings or '-'}")
 
@@ -62,15 +74,6 @@ elif mode == "prompt":
     os.write(1, f"prompt {version}> ".encode())
     while True:
         os.write(1, os.read(0, 1))
-elif mode == "interrupt":
-    def interrupted(*_):
-        say(f"interrupted {version}")
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, interrupted)
-    while True:
-        time.sleep(1)
-elif mode == "stubborn":
-    signal.signal(signal.SIGINT, lambda *_: say(f"ignored {version}"))
+elif mode in ("interrupt", "stubborn"):
     while True:
         time.sleep(1)
