@@ -38,10 +38,13 @@ pub enum Event {
     /// A key pressed at the terminal.
     Key(Key),
     /// The answer to `Effect::CheckContents`: the paths whose content really changed, and
-    /// whether every one of them is missing now.
+    /// whether every one of them is missing now; `fleeting`: paths that appeared since the last
+    /// build and are gone again (a temp file renamed away): no change, even if an earlier check
+    /// of this burst found them changed.
     ContentsChecked {
         changed: Vec<PathBuf>,
         all_missing: bool,
+        fleeting: Vec<PathBuf>,
     },
     /// The config file was written (the app loop reloads it).
     ConfigChanged,

@@ -455,7 +455,14 @@ impl Session {
             Effect::CheckContents { paths } => {
                 return Applied::Answer(self.check_contents(i, paths));
             }
-            Effect::ReportChange { paths } => slot.report_change(paths),
+            Effect::ReportChange { paths } => {
+                if let Some(watcher) = &self.watcher {
+                    if let Ok(mut contents) = watcher.contents.lock() {
+                        contents.reported(&self.root, &paths);
+                    }
+                }
+                slot.report_change(paths);
+            }
             Effect::StartBuild { changes } => {
                 if let Err(failed) = slot.start_build(&changes, &mut self.guard, &self.events) {
                     return Applied::Answer(failed);
@@ -493,9 +500,11 @@ impl Session {
             return Event::ContentsChecked {
                 changed: paths,
                 all_missing: false,
+                fleeting: Vec::new(),
             };
         };
         let mut changed = Vec::new();
+        let mut fleeting = Vec::new();
         let mut all_missing = true;
         match watcher.contents.lock() {
             Ok(mut contents) => {
@@ -506,7 +515,11 @@ impl Session {
                         continue;
                     }
                     match contents.check(&self.root.join(&path)) {
-                        Check::Same | Check::Fleeting => continue,
+                        Check::Same => continue,
+                        Check::Fleeting => {
+                            fleeting.push(path);
+                            continue;
+                        }
                         Check::Changed => all_missing = false,
                         Check::Gone => {}
                     }
@@ -527,6 +540,7 @@ impl Session {
         Event::ContentsChecked {
             changed,
             all_missing,
+            fleeting,
         }
     }
 

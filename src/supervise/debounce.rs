@@ -159,6 +159,14 @@ impl Burst {
         !self.unchecked.is_empty()
     }
 
+    /// Paths that came and went since the last build (a temp file renamed away): an earlier
+    /// check of this burst may have confirmed them, but they are no change.
+    pub fn retract(&mut self, fleeting: &[PathBuf]) {
+        for path in fleeting {
+            self.confirmed.remove(path);
+        }
+    }
+
     /// The content check's answer: `changed` really changed. If every one of them is missing
     /// and nothing else is owed, this may be an atomic save half-way: returns false and waits
     /// (once) for them to come back.

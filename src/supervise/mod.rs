@@ -333,6 +333,7 @@ impl Supervisor {
             Event::ContentsChecked {
                 changed,
                 all_missing,
+                fleeting,
             } => {
                 self.checking = false;
                 if self.shutdown.is_some() {
@@ -342,6 +343,7 @@ impl Supervisor {
                     return;
                 };
                 // Changes that arrived while the check was out wait for their own quiet.
+                burst.retract(&fleeting);
                 if burst.checked(changed, all_missing, now) && !burst.has_unchecked() {
                     self.decide(now, effects);
                 }
@@ -976,6 +978,7 @@ mod tests {
                 Some(Event::ContentsChecked {
                     changed: paths,
                     all_missing: false,
+                    fleeting: Vec::new(),
                 }),
                 at,
             ));
@@ -1082,6 +1085,47 @@ mod tests {
         );
     }
 
+    /// `sed -i` on a busy machine: its temp file is checked (changed) before it is renamed over
+    /// the file; the next check finds it gone since it appeared. The build is for the file alone.
+    #[test]
+    fn a_temp_file_a_check_saw_and_that_vanished_is_no_change() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        step(&mut s, Some(changed("src/sedX1")), t0);
+        step(&mut s, None, t0 + DEBOUNCE);
+        let temp_seen = Event::ContentsChecked {
+            changed: vec![PathBuf::from("src/sedX1")],
+            all_missing: false,
+            fleeting: Vec::new(),
+        };
+        // The rename arrives while the first check is out: the temp file gone, the file new.
+        let rename = Event::FilesChanged {
+            paths: vec![PathBuf::from("src/main.go"), PathBuf::from("src/sedX1")],
+            open: vec![],
+        };
+        step(&mut s, Some(rename), t0 + DEBOUNCE);
+        step(&mut s, Some(temp_seen), t0 + DEBOUNCE);
+        let t1 = t0 + DEBOUNCE * 3;
+        assert_eq!(
+            step(&mut s, None, t1),
+            [Effect::CheckContents {
+                paths: vec![PathBuf::from("src/main.go"), PathBuf::from("src/sedX1")]
+            }]
+        );
+        let renamed = Event::ContentsChecked {
+            changed: vec![PathBuf::from("src/main.go")],
+            all_missing: false,
+            fleeting: vec![PathBuf::from("src/sedX1")],
+        };
+        let effects = step(&mut s, Some(renamed), t1);
+        assert!(
+            effects.contains(&Effect::ReportChange {
+                paths: vec![PathBuf::from("src/main.go")]
+            }),
+            "{effects:?}"
+        );
+    }
+
     #[test]
     fn a_file_that_vanished_gets_time_to_come_back_before_building() {
         let t0 = Instant::now();
@@ -1097,6 +1141,7 @@ mod tests {
         let gone = Event::ContentsChecked {
             changed: main.clone(),
             all_missing: true,
+            fleeting: Vec::new(),
         };
         assert_eq!(step(&mut s, Some(gone), t0 + DEBOUNCE), []);
         assert_eq!(s.next_deadline(), Some(t0 + DEBOUNCE + REAPPEAR_QUIET));
@@ -1112,6 +1157,7 @@ mod tests {
         let back = Event::ContentsChecked {
             changed: main.clone(),
             all_missing: false,
+            fleeting: Vec::new(),
         };
         assert!(matches!(
             acts(step(&mut s, Some(back), t1 + REAPPEAR_QUIET)).as_slice(),
@@ -1126,6 +1172,7 @@ mod tests {
         let gone = || Event::ContentsChecked {
             changed: main.clone(),
             all_missing: true,
+            fleeting: Vec::new(),
         };
         assert_eq!(step(&mut s, Some(gone()), t2 + DEBOUNCE), []);
         assert_eq!(
@@ -1181,6 +1228,7 @@ mod tests {
                 Some(Event::ContentsChecked {
                     changed: vec![],
                     all_missing: false,
+                    fleeting: Vec::new(),
                 }),
                 t0 + DEBOUNCE
             ),
@@ -1323,6 +1371,7 @@ mod tests {
         Event::ContentsChecked {
             changed: paths.iter().map(PathBuf::from).collect(),
             all_missing: false,
+            fleeting: Vec::new(),
         }
     }
 

@@ -389,6 +389,7 @@ impl World {
                 Some(Event::ContentsChecked {
                     changed,
                     all_missing,
+                    fleeting: Vec::new(),
                 })
             }
             Effect::ReloadConfig => None,

@@ -7,7 +7,7 @@
 //! rest by a background pass right after. The app loop checks once a burst of changes is quiet,
 //! so a file half-way through being written is never judged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,10 +31,11 @@ pub type SharedContents = Arc<Mutex<Contents>>;
 #[derive(Debug, Default)]
 pub struct Contents {
     known: HashMap<u64, u64>,
-    /// Paths the watcher saw appear that no check has found yet. One that is gone by its
-    /// check came and went unjudged (`sed -i`'s or an editor's temp file whose creation and
-    /// rename fell into two notification batches): no change at all.
-    fresh: HashSet<u64>,
+    /// Paths the watcher saw appear since a build last took them, and whether each was there
+    /// before (had a baseline). One that was not, and is gone again, came and went between two
+    /// builds (`sed -i`'s or an editor's temp file, even if a check saw it in between): no
+    /// change at all.
+    fresh: HashMap<u64, bool>,
 }
 
 /// How a path compares with the last time it was seen.
@@ -45,7 +46,7 @@ pub enum Check {
     Changed,
     /// Not there (any more).
     Gone,
-    /// Appeared and vanished again before any check saw it.
+    /// Appeared and vanished again since the last build.
     Fleeting,
 }
 
@@ -61,15 +62,15 @@ impl Contents {
                     && std::fs::symlink_metadata(path).is_err() =>
             {
                 // The mark stays: every app whose files these are checks the path, and each
-                // must find it fleeting. A file with a baseline was there before: it is gone.
-                return match self.known.remove(&key) {
-                    None if self.fresh.contains(&key) => Check::Fleeting,
-                    _ => Check::Gone,
+                // must find it fleeting. A file that was there before it appeared is gone.
+                self.known.remove(&key);
+                return match self.fresh.get(&key) {
+                    Some(false) => Check::Fleeting,
+                    Some(true) | None => Check::Gone,
                 };
             }
             Err(e) => Err(e),
         };
-        self.fresh.remove(&key);
         match file.ok().and_then(|f| fingerprint_file(f, &mut Vec::new())) {
             Some(hash) if self.known.insert(key, hash) == Some(hash) => Check::Same,
             Some(_) => Check::Changed,
@@ -82,7 +83,7 @@ impl Contents {
 }
 
 impl Contents {
-    /// Notes that `path` appeared (was created or moved in) since the last check.
+    /// Notes that `path` appeared (was created or moved in).
     pub fn appeared(&mut self, path: &Path) {
         // Marks of temp files that vanished stay until here: a long session of `sed -i` saves
         // leaves one per save, so past a bound they are forgotten (at worst, one needless
@@ -90,7 +91,16 @@ impl Contents {
         if self.fresh.len() >= MAX_FRESH {
             self.fresh.clear();
         }
-        self.fresh.insert(key(path));
+        let key = key(path);
+        let existed = self.known.contains_key(&key);
+        self.fresh.entry(key).or_insert(existed);
+    }
+
+    /// A build took these paths (relative to `root`): from now on their removal is a change.
+    pub fn reported(&mut self, root: &Path, paths: &[PathBuf]) {
+        for path in paths {
+            self.fresh.remove(&key(&root.join(path)));
+        }
     }
 }
 
@@ -225,10 +235,17 @@ mod tests {
             Check::Fleeting,
             "for every app that checks it"
         );
-        // A new file that a check saw, removed later, is a removal.
+        // Seen by a check but gone before a build took it: still no change.
         std::fs::write(&kept, "new").expect("write");
         c.appeared(&kept);
         assert_eq!(c.check(&kept), Check::Changed);
+        std::fs::remove_file(&kept).expect("rm");
+        assert_eq!(c.check(&kept), Check::Fleeting);
+        // A new file a build took, removed later, is a removal.
+        std::fs::write(&kept, "new").expect("write");
+        c.appeared(&kept);
+        assert_eq!(c.check(&kept), Check::Changed);
+        c.reported(Path::new("/"), std::slice::from_ref(&kept));
         std::fs::remove_file(&kept).expect("rm");
         assert_eq!(c.check(&kept), Check::Gone);
         // A file that was there before, replaced and removed unchecked, is gone.
