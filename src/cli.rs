@@ -24,7 +24,8 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HOT_COMMIT"
 /// K=V,K2=V2 (--run.env PORT=1). Precedence: defaults < .hot.toml < HOT_* variables
 /// (HOT_BUILD_CMD, HOT_WATCH_DEBOUNCE_MS, ...) < flags.
 ///
-/// Keys at a terminal: r rebuild and restart now, c clear the screen, q quit.
+/// Keys at a terminal: r rebuild and restart now, c clear the screen, q quit (after Ctrl-T when
+/// the app reads the terminal: [run] stdin = "app").
 ///
 /// Exit status: 0 clean quit, or --once succeeded; 1 build failed (--once) or hot itself
 /// failed; 2 bad usage or configuration, or a listen address that cannot be bound; 3 the app
