@@ -22,7 +22,7 @@ const MAX_SIZE: u64 = 4 << 20;
 /// file does not become a baseline. (A file server whose clock is behind by more can still
 /// make a save after startup look older; hot cannot tell.)
 const CLOCK_SLACK: Duration = Duration::from_millis(10);
-/// Appeared-but-unchecked marks kept at most (8 bytes each).
+/// Marks of paths that appeared and no build took yet, kept at most (16 bytes each).
 const MAX_FRESH: usize = 4096;
 
 /// Shared by the watcher (which fills in the baseline) and the app loop (which checks).

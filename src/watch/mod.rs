@@ -279,8 +279,8 @@ struct Batch {
 
 struct State {
     kernel: Kernel,
-    /// Told which reported paths appeared, so that a temp file whose creation and removal
-    /// fall into two batches is recognised when it is checked.
+    /// Told which reported paths appeared, so that a temp file gone again before a build took
+    /// it (its creation and removal in two batches, or checked in between) is no change.
     contents: SharedContents,
     /// The configured roots; their parents are watched too, so a root that is deleted and
     /// recreated (`rm -rf src && git checkout src`) is picked up again.
